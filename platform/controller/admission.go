@@ -1,0 +1,161 @@
+package controller
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/lantern-faas/lantern/platform/api"
+	"github.com/lantern-faas/lantern/platform/internal/httpx"
+	"github.com/lantern-faas/lantern/platform/store"
+)
+
+func (c *Controller) admitEnvironment(context.Context, api.Object, api.Object) error { return nil }
+
+// admitFunction checks the environment exists and stores the code package.
+func (c *Controller) admitFunction(ctx context.Context, obj, old api.Object) error {
+	fn := obj.(*api.Function)
+	ns := fn.Metadata.Namespace
+	if _, err := c.store.Get(ctx, store.Key{Kind: api.KindEnvironment, Namespace: ns, Name: fn.Spec.Environment}); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return (&httpx.Error{Status: http.StatusBadRequest, Field: "spec.environment",
+				Message: fmt.Sprintf("spec.environment: environment %q not found in namespace %q", fn.Spec.Environment, ns)}).
+				WithHint("create it with 'lantern env create --name " + fn.Spec.Environment + " --runtime python', or see 'lantern env list'")
+		}
+		return err
+	}
+	code := fn.Code
+	fn.Code = nil
+	if code == nil {
+		if old == nil {
+			return &api.ValidationError{Field: "code", Message: "a new function needs code (--code FILE)"}
+		}
+		fn.Spec.Package = old.(*api.Function).Spec.Package
+		return nil
+	}
+	pkg, err := c.checkCode(code)
+	if err != nil {
+		return err
+	}
+	if err := c.store.PutBlob(ctx, pkg.Checksum, code.Data); err != nil {
+		return fmt.Errorf("store package: %w", err)
+	}
+	fn.Spec.Package = pkg
+	return nil
+}
+
+// checkCode validates an uploaded package and describes it.
+func (c *Controller) checkCode(code *api.Code) (api.Package, error) {
+	name := path.Base(strings.ReplaceAll(code.Filename, "\\", "/"))
+	switch {
+	case code.Filename == "" || name == "." || name == "/" || name == "..":
+		return api.Package{}, &api.ValidationError{Field: "code.filename", Message: "must name the uploaded file"}
+	case len(code.Data) == 0:
+		return api.Package{}, &api.ValidationError{Field: "code.data", Message: fmt.Sprintf("%s is empty", name)}
+	case int64(len(code.Data)) > c.cfg.MaxCodeBytes:
+		return api.Package{}, &httpx.Error{Status: http.StatusRequestEntityTooLarge, Field: "code.data",
+			Message: fmt.Sprintf("code.data: %s is %d bytes, the limit is %d", name, len(code.Data), c.cfg.MaxCodeBytes)}
+	}
+	sum := sha256.Sum256(code.Data)
+	pkg := api.Package{Filename: name, Checksum: hex.EncodeToString(sum[:]), Size: int64(len(code.Data))}
+	if bytes.HasPrefix(code.Data, []byte("PK\x03\x04")) || strings.HasSuffix(strings.ToLower(name), ".zip") {
+		if err := checkZip(code.Data); err != nil {
+			return api.Package{}, &api.ValidationError{Field: "code.data", Message: fmt.Sprintf("%s: %v", name, err)}
+		}
+		pkg.Archive = true
+	}
+	return pkg, nil
+}
+
+// checkZip rejects archives a fetcher would refuse: unreadable ones and
+// entries that escape the extraction folder.
+func checkZip(data []byte) error {
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		return fmt.Errorf("not a valid zip archive: %w", err)
+	}
+	for _, f := range zr.File {
+		n := strings.ReplaceAll(f.Name, "\\", "/")
+		if strings.HasPrefix(n, "/") || n == ".." || strings.HasPrefix(n, "../") || strings.Contains(n, "/../") || strings.HasSuffix(n, "/..") {
+			return fmt.Errorf("entry %q escapes the package folder", f.Name)
+		}
+	}
+	return nil
+}
+
+// admitTrigger checks the function exists.
+func (c *Controller) admitTrigger(ctx context.Context, obj, _ api.Object) error {
+	t := obj.(*api.HTTPTrigger)
+	ns, name := t.Metadata.Namespace, t.Spec.FunctionRef.Name
+	if _, err := c.store.Get(ctx, store.Key{Kind: api.KindFunction, Namespace: ns, Name: name}); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return (&httpx.Error{Status: http.StatusBadRequest, Field: "spec.functionref.name",
+				Message: fmt.Sprintf("spec.functionref.name: function %q not found in namespace %q", name, ns)}).
+				WithHint("create it first with 'lantern fn create', or see 'lantern fn list'")
+		}
+		return err
+	}
+	return nil
+}
+
+// environmentInUse refuses to delete an environment functions use.
+func (c *Controller) environmentInUse(ctx context.Context, obj api.Object) error {
+	m := obj.GetMetadata()
+	users, err := referrers(ctx, c.store, m.Namespace, func(f *api.Function) bool { return f.Spec.Environment == m.Name })
+	if err != nil || len(users) == 0 {
+		return err
+	}
+	return httpx.Errorf(http.StatusConflict, "environment %q is used by function(s) %s", m.Name, strings.Join(users, ", ")).
+		WithHint("delete those functions first")
+}
+
+// functionInUse refuses to delete a function triggers point at.
+func (c *Controller) functionInUse(ctx context.Context, obj api.Object) error {
+	m := obj.GetMetadata()
+	users, err := referrers(ctx, c.store, m.Namespace, func(t *api.HTTPTrigger) bool { return t.Spec.FunctionRef.Name == m.Name })
+	if err != nil || len(users) == 0 {
+		return err
+	}
+	return httpx.Errorf(http.StatusConflict, "function %q is used by route(s) %s", m.Name, strings.Join(users, ", ")).
+		WithHint("delete those routes first ('lantern route delete --name ...')")
+}
+
+// functionDeleted drops the package blob when no other function uses it.
+func (c *Controller) functionDeleted(ctx context.Context, obj api.Object) {
+	sum := obj.(*api.Function).Spec.Package.Checksum
+	users, err := referrers(ctx, c.store, "", func(f *api.Function) bool { return f.Spec.Package.Checksum == sum })
+	if err == nil && len(users) == 0 {
+		if err := c.store.DeleteBlob(ctx, sum); err != nil {
+			c.logger.Warn("delete package blob", "checksum", sum, "err", err)
+		}
+	}
+}
+
+// referrers lists the names of objects of type P in ns that match.
+func referrers[T any, P object[T]](ctx context.Context, st store.Store, ns string, match func(P) bool) ([]string, error) {
+	var zero T
+	recs, err := st.List(ctx, P(&zero).GetKind(), ns)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, r := range recs {
+		obj, err := decode[T, P](r)
+		if err != nil {
+			return nil, err
+		}
+		if match(obj) {
+			names = append(names, r.Key.Name)
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}

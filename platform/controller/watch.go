@@ -1,0 +1,101 @@
+package controller
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/lantern-faas/lantern/platform/api"
+	"github.com/lantern-faas/lantern/platform/internal/httpx"
+	"github.com/lantern-faas/lantern/platform/store"
+)
+
+// watch streams every object, a SYNCED marker, then every change, as NDJSON.
+// Components build their caches from it instead of polling.
+func (c *Controller) watch(ctx echo.Context) error {
+	rctx := ctx.Request().Context()
+	recs, events, err := c.store.Watch(rctx)
+	if err != nil {
+		return err
+	}
+	s := httpx.NewNDJSON(ctx.Response())
+	for _, r := range recs {
+		ev, err := toEvent(api.EventAdded, r)
+		if err != nil {
+			return err
+		}
+		if err := s.Send(ev); err != nil {
+			return nil
+		}
+	}
+	if err := s.Send(api.Event{Type: api.EventSynced}); err != nil {
+		return nil
+	}
+	for {
+		select {
+		case <-rctx.Done():
+			return nil
+		case e, ok := <-events:
+			if !ok {
+				return nil // the watcher fell behind or the store closed: the client re-watches
+			}
+			t := api.EventModified
+			if e.Type == store.Deleted {
+				t = api.EventDeleted
+			}
+			ev, err := toEvent(t, e.Record)
+			if err != nil {
+				c.logger.Error("watch", "err", err)
+				continue
+			}
+			if err := s.Send(ev); err != nil {
+				return nil
+			}
+		}
+	}
+}
+
+// toEvent wraps a record, with its resource version set, in an event.
+func toEvent(t api.EventType, r store.Record) (api.Event, error) {
+	var obj any
+	var err error
+	switch r.Key.Kind {
+	case api.KindEnvironment:
+		obj, err = decode[api.Environment](r)
+	case api.KindFunction:
+		obj, err = decode[api.Function](r)
+	case api.KindHTTPTrigger:
+		obj, err = decode[api.HTTPTrigger](r)
+	default:
+		return api.Event{}, fmt.Errorf("unknown kind %q", r.Key.Kind)
+	}
+	if err != nil {
+		return api.Event{}, err
+	}
+	b, err := json.Marshal(obj)
+	return api.Event{Type: t, Kind: r.Key.Kind, Object: b}, err
+}
+
+// getPackage serves a function's code package.
+func (c *Controller) getPackage(ctx echo.Context) error {
+	rctx := ctx.Request().Context()
+	fns := &kind[api.Function, *api.Function]{c: c, name: api.KindFunction}
+	fn, err := fns.load(rctx, ctx.Param("ns"), ctx.Param("name"))
+	if err != nil {
+		return err
+	}
+	data, err := c.store.GetBlob(rctx, fn.Spec.Package.Checksum)
+	if errors.Is(err, store.ErrNotFound) {
+		return httpx.Errorf(http.StatusNotFound, "package %s of function %q is missing", fn.Spec.Package.Checksum, fn.Metadata.Name)
+	}
+	if err != nil {
+		return err
+	}
+	h := ctx.Response().Header()
+	h.Set("X-Lantern-Checksum", fn.Spec.Package.Checksum)
+	h.Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", fn.Spec.Package.Filename))
+	return ctx.Blob(http.StatusOK, "application/octet-stream", data)
+}

@@ -1,0 +1,247 @@
+package environments_test
+
+import (
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lantern-faas/lantern/platform/api/runtime"
+)
+
+// code names a fixture under testdata/ and the entrypoint that loads it.
+type code struct {
+	rel, entrypoint string
+}
+
+// runtimeUnderTest is one runtime and the fixtures the shared contract
+// cases need from it.
+type runtimeUnderTest struct {
+	name  string
+	start starter
+	// hello answers 200 with a body containing helloWant.
+	hello     code
+	helloWant string
+	// echo answers 200 with "<METHOD> <path> <body>" in its body.
+	echo code
+	// stream writes "chunk 0".."chunk 2", 300 ms apart.
+	stream code
+}
+
+func runtimes() []runtimeUnderTest {
+	return []runtimeUnderTest{
+		{
+			name: "python", start: startPython,
+			hello: code{"python/hello.py", "hello.main"}, helloWant: "Hello, world!",
+			echo:   code{"python/echo.py", "echo.main"},
+			stream: code{"python/stream.py", ""},
+		},
+		{
+			name: "nodejs", start: startNode,
+			hello: code{"nodejs/hello.js", "hello"}, helloWant: "Hello, world!",
+			echo:   code{"nodejs/echo.js", ""},
+			stream: code{"nodejs/stream.js", "stream"},
+		},
+		{
+			name: "binary", start: startBinary,
+			hello: code{"binary/echo.sh", ""}, helloWant: "x-test=",
+			echo:   code{"binary/echo.sh", ""},
+			stream: code{"binary/stream.sh", ""},
+		},
+	}
+}
+
+// TestContract runs the cases every runtime must pass.
+func TestContract(t *testing.T) {
+	t.Parallel()
+	for _, rt := range runtimes() {
+		t.Run(rt.name, func(t *testing.T) {
+			t.Parallel()
+			t.Run("NotSpecialized", func(t *testing.T) { t.Parallel(); testNotSpecialized(t, rt) })
+			t.Run("Hello", func(t *testing.T) { t.Parallel(); testHello(t, rt) })
+			t.Run("SpecializeV1", func(t *testing.T) { t.Parallel(); testSpecializeV1(t, rt) })
+			t.Run("EveryMethod", func(t *testing.T) { t.Parallel(); testEveryMethod(t, rt) })
+			t.Run("Streaming", func(t *testing.T) { t.Parallel(); testStreaming(t, rt) })
+		})
+	}
+}
+
+func testNotSpecialized(t *testing.T, rt runtimeUnderTest) {
+	inst := rt.start(t, t.TempDir())
+	if r := inst.do(t, http.MethodGet, runtime.PathHealthz, ""); r.status != http.StatusOK {
+		t.Errorf("GET /healthz = %d, want 200", r.status)
+	}
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		r := inst.do(t, method, "/some/path", "x")
+		if r.status != http.StatusInternalServerError || !strings.Contains(r.body, "generic container: no function loaded") {
+			t.Errorf("%s before specialization = %d %q, want 500 generic container: no function loaded", method, r.status, r.body)
+		}
+	}
+	// A failed load leaves the instance generic.
+	missing := filepath.Join(inst.userfunc, "missing")
+	if r := inst.specialize(t, missing, ""); r.status != http.StatusInternalServerError || !strings.Contains(r.body, missing) {
+		t.Errorf("specialize missing file = %d %q, want 500 naming %s", r.status, r.body, missing)
+	}
+	if r := inst.do(t, http.MethodGet, "/", ""); r.status != http.StatusInternalServerError {
+		t.Errorf("GET after a failed load = %d, want 500", r.status)
+	}
+}
+
+func testHello(t *testing.T, rt runtimeUnderTest) {
+	userfunc, path := fixture(t, rt.hello.rel)
+	inst := rt.start(t, userfunc)
+	inst.mustSpecialize(t, path, rt.hello.entrypoint)
+	for i := 0; i < 5; i++ {
+		r := inst.do(t, http.MethodGet, "/", "")
+		if r.status != http.StatusOK || !strings.Contains(r.body, rt.helloWant) {
+			t.Fatalf("GET / = %d %q, want 200 containing %q", r.status, r.body, rt.helloWant)
+		}
+	}
+	if r := inst.do(t, http.MethodGet, runtime.PathHealthz, ""); r.status != http.StatusOK {
+		t.Errorf("GET /healthz after specialization = %d, want 200", r.status)
+	}
+	again := map[string]response{
+		runtime.PathSpecializeV2: inst.specialize(t, path, rt.hello.entrypoint),
+		runtime.PathSpecializeV1: inst.do(t, http.MethodPost, runtime.PathSpecializeV1, ""),
+	}
+	for p, r := range again {
+		if r.status != http.StatusBadRequest || !strings.Contains(r.body, "Not a generic container") {
+			t.Errorf("POST %s again = %d %q, want 400 Not a generic container", p, r.status, r.body)
+		}
+	}
+	// Nothing per request: at most the startup or specialization line.
+	if lines := strings.Split(strings.TrimSpace(inst.logs.String()), "\n"); len(lines) > 1 {
+		t.Errorf("instance printed %d lines, want at most 1:\n%s", len(lines), inst.logs.String())
+	}
+}
+
+func testSpecializeV1(t *testing.T, rt runtimeUnderTest) {
+	userfunc := t.TempDir()
+	copyTree(t, filepath.Join("testdata", rt.hello.rel), filepath.Join(userfunc, "user"))
+	inst := rt.start(t, userfunc)
+	if r := inst.do(t, http.MethodPost, runtime.PathSpecializeV1, ""); r.status >= 300 {
+		t.Fatalf("POST /specialize = %d, want < 300; body:\n%s", r.status, r.body)
+	}
+	if r := inst.do(t, http.MethodGet, "/", ""); r.status != http.StatusOK || !strings.Contains(r.body, rt.helloWant) {
+		t.Errorf("GET / = %d %q, want 200 containing %q", r.status, r.body, rt.helloWant)
+	}
+}
+
+func testEveryMethod(t *testing.T, rt runtimeUnderTest) {
+	userfunc, path := fixture(t, rt.echo.rel)
+	inst := rt.start(t, userfunc)
+	inst.mustSpecialize(t, path, rt.echo.entrypoint)
+	methods := []string{
+		http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodHead,
+	}
+	for _, method := range methods {
+		// Reserved paths are the function's too, except with their own method.
+		for _, p := range []string{"/", "/a/b?q=1", "/specialize", "/healthz"} {
+			if method == http.MethodPost && p == "/specialize" ||
+				(method == http.MethodGet || method == http.MethodHead) && p == "/healthz" {
+				continue
+			}
+			body := "payload"
+			if method == http.MethodHead {
+				body = "" // gevent's pywsgi rejects a HEAD with a body, rightly
+			}
+			r := inst.do(t, method, p, body, "Content-Type", "text/plain")
+			if r.status != http.StatusOK {
+				t.Errorf("%s %s = %d %q, want 200", method, p, r.status, r.body)
+				continue
+			}
+			if method == http.MethodHead {
+				if r.body != "" {
+					t.Errorf("HEAD %s body = %q, want none", p, r.body)
+				}
+				continue
+			}
+			want := method + " " + p + " payload"
+			if !strings.Contains(r.body, want) {
+				t.Errorf("%s %s body = %q, want it to contain %q", method, p, r.body, want)
+			}
+		}
+	}
+}
+
+func testStreaming(t *testing.T, rt runtimeUnderTest) {
+	userfunc, path := fixture(t, rt.stream.rel)
+	inst := rt.start(t, userfunc)
+	inst.mustSpecialize(t, path, rt.stream.entrypoint)
+	lines, at := inst.chunkTimes(t, "/")
+	if got, want := strings.Join(lines, ","), "chunk 0,chunk 1,chunk 2"; got != want {
+		t.Fatalf("streamed lines = %q, want %q", got, want)
+	}
+	// The function sleeps 2 x 300 ms between chunks: a buffered body would
+	// deliver them all at once.
+	if gap := at[2] - at[0]; gap < 450*time.Millisecond {
+		t.Errorf("first chunk at %v, last at %v: want the first >= 450ms before the last (body is buffered)", at[0], at[2])
+	}
+}
+
+// call is one request and what its response must hold.
+type call struct {
+	method, path, body string
+	header             []string // name, value, ...
+	status             int
+	bodyHas            []string
+	headerIs           map[string]string
+}
+
+// loadCase specializes a fresh instance with some code and calls it.
+type loadCase struct {
+	name string
+	code code
+	// specStatus is the specialize status wanted; 0 means any success.
+	specStatus int
+	specHas    []string
+	calls      []call
+	// logsHave must appear in the instance's stdout/stderr in the end.
+	logsHave []string
+}
+
+func runLoadCases(t *testing.T, start starter, tests []loadCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			userfunc, path := fixture(t, tt.code.rel)
+			inst := start(t, userfunc)
+			r := inst.specialize(t, path, tt.code.entrypoint)
+			if tt.specStatus == 0 && r.status >= 300 || tt.specStatus != 0 && r.status != tt.specStatus {
+				t.Fatalf("specialize %s (%q) = %d, want %d (0: any success); body:\n%s",
+					tt.code.rel, tt.code.entrypoint, r.status, tt.specStatus, r.body)
+			}
+			checkBody(t, "specialize", r.body, tt.specHas)
+			for _, c := range tt.calls {
+				method := c.method
+				if method == "" {
+					method = http.MethodGet
+				}
+				r := inst.do(t, method, c.path, c.body, c.header...)
+				what := method + " " + c.path
+				if r.status != c.status {
+					t.Errorf("%s = %d, want %d; body:\n%s", what, r.status, c.status, r.body)
+				}
+				checkBody(t, what, r.body, c.bodyHas)
+				for k, v := range c.headerIs {
+					if got := r.header.Get(k); got != v {
+						t.Errorf("%s header %s = %q, want %q", what, k, got, v)
+					}
+				}
+			}
+			checkBody(t, "logs", inst.logs.String(), tt.logsHave)
+		})
+	}
+}
+
+func checkBody(t *testing.T, what, body string, has []string) {
+	t.Helper()
+	for _, s := range has {
+		if !strings.Contains(body, s) {
+			t.Errorf("%s body does not contain %q:\n%s", what, s, body)
+		}
+	}
+}

@@ -1,0 +1,302 @@
+"""Lantern Python runtime: runs Fission Python functions unchanged.
+
+A generic instance listens on 127.0.0.1:$PORT (default 8888). POST
+/v2/specialize (JSON LoadRequest) or POST /specialize (code at
+$USERFUNC_DIR/user) loads the function once; afterwards every method and
+path except GET /healthz calls it. The function takes no arguments, reads
+flask.request and returns anything Flask accepts.
+
+Run it with Debian's interpreter: /usr/bin/python3 server.py. It serves
+with gevent's pywsgi (TCP_NODELAY on) and falls back to werkzeug's threaded
+server when gevent is missing or WSGI_FRAMEWORK=werkzeug.
+
+Environment: PORT, USERFUNC_DIR (default /userfunc), LANTERN_HOST (default
+127.0.0.1), WSGI_FRAMEWORK (gevent or werkzeug).
+
+Entrypoints: module.func; '' is main.main; a single token f is main.f. A
+folder (an extracted zip) goes first on sys.path and the module is imported;
+a single file is loaded as the module whatever the entrypoint calls it, and
+only the function part of the entrypoint is used.
+"""
+
+import os
+
+WSGI_FRAMEWORK = os.environ.get("WSGI_FRAMEWORK", "gevent").strip().lower()
+if WSGI_FRAMEWORK != "werkzeug":
+    # Patch before anything imports socket, threading or time.
+    try:
+        from gevent import monkey
+
+        monkey.patch_all()
+        WSGI_FRAMEWORK = "gevent"
+    except ImportError:
+        WSGI_FRAMEWORK = "werkzeug"
+
+import importlib  # noqa: E402
+import importlib.machinery  # noqa: E402
+import importlib.util  # noqa: E402
+import re  # noqa: E402
+import socket  # noqa: E402
+import sys  # noqa: E402
+import threading  # noqa: E402
+import traceback  # noqa: E402
+
+import flask  # noqa: E402
+from werkzeug.exceptions import HTTPException  # noqa: E402
+
+ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+SPECIALIZE_PATHS = ("/specialize", "/v2/specialize")
+SERVER_FILE = os.path.abspath(__file__)
+
+
+class LoadError(Exception):
+    """The user's code could not be loaded; str() is shown to the user."""
+
+
+def text(body, status):
+    return flask.Response(body, status=status, mimetype="text/plain")
+
+
+def user_traceback(exc):
+    """Format exc without the frames of this file and of importlib."""
+    tb = exc.__traceback__
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_filename
+        if name != SERVER_FILE and not name.startswith("<frozen "):
+            break
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb))
+
+
+def parse_entrypoint(entrypoint):
+    """Split module.func; '' is main.main and a single token f is main.f."""
+    entrypoint = (entrypoint or "").strip()
+    if not entrypoint:
+        return "main", "main"
+    module, _, func = entrypoint.rpartition(".")
+    if not func:
+        raise LoadError(f"bad entrypoint {entrypoint!r}: want module.func")
+    return module or "main", func
+
+
+def list_files(directory, limit=20):
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return ""
+    more = ", ..." if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def evict_shadowed(directory, top):
+    """Forget an already imported module the user's folder redefines."""
+    mod = sys.modules.get(top)
+    if mod is None:
+        return
+    provides = os.path.isfile(os.path.join(directory, top + ".py")) or os.path.isdir(
+        os.path.join(directory, top)
+    )
+    where = getattr(mod, "__file__", None) or ""
+    if not provides or os.path.abspath(where).startswith(directory + os.sep):
+        return
+    for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
+        del sys.modules[name]
+
+
+def import_from_dir(directory, module_name):
+    directory = os.path.abspath(directory)
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
+    importlib.invalidate_caches()
+    evict_shadowed(directory, module_name.split(".")[0])
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and (module_name + ".").startswith(exc.name + "."):
+            raise LoadError(
+                f"module {module_name!r} not found in {directory} "
+                f"(files: {list_files(directory)})"
+            ) from None
+        raise
+
+
+def import_file(path):
+    """Load a single source file, whatever its name or extension."""
+    path = os.path.abspath(path)
+    name = re.sub(r"\W", "_", os.path.basename(path).split(".")[0]) or "user"
+    loader = importlib.machinery.SourceFileLoader(name, path)
+    spec = importlib.util.spec_from_file_location(name, path, loader=loader)
+    module = importlib.util.module_from_spec(spec)
+    registered = name not in sys.modules
+    if registered:
+        sys.modules[name] = module
+    try:
+        loader.exec_module(module)
+    except BaseException:
+        if registered:
+            del sys.modules[name]
+        raise
+    return module
+
+
+def load_function(filepath, entrypoint):
+    """Import the code at filepath and return the entrypoint's function."""
+    module_name, func_name = parse_entrypoint(entrypoint)
+    if os.path.isdir(filepath):
+        module = import_from_dir(filepath, module_name)
+    elif os.path.isfile(filepath):
+        # A single file is the module whatever the entrypoint calls it.
+        module = import_file(filepath)
+    else:
+        raise LoadError(f"load {filepath}: no such file or directory")
+    func = getattr(module, func_name, None)
+    where = getattr(module, "__file__", None) or filepath
+    if func is None:
+        raise LoadError(f"function {func_name!r} not found in module {module.__name__!r} ({where})")
+    if not callable(func):
+        raise LoadError(f"{module.__name__}.{func_name} is not a function ({where})")
+    return func
+
+
+class Runtime:
+    """Holds the one function an instance is specialized with."""
+
+    def __init__(self, userfunc_dir):
+        self.userfunc_dir = userfunc_dir
+        self.func = None
+        self.lock = threading.Lock()
+
+    def specialize(self, filepath, entrypoint):
+        with self.lock:
+            if self.func is not None:
+                return text("Not a generic container\n", 400)
+            if not filepath:
+                return text("bad specialize request: filepath is required\n", 400)
+            if not os.path.isabs(filepath):
+                filepath = os.path.join(self.userfunc_dir, filepath)
+            path_before = list(sys.path)
+            try:
+                self.func = load_function(filepath, entrypoint)
+            except LoadError as exc:
+                sys.path[:] = path_before
+                print(exc, file=sys.stderr, flush=True)
+                return text(f"{exc}\n", 500)
+            except (Exception, SystemExit) as exc:  # the user's import failed
+                sys.path[:] = path_before
+                tb = user_traceback(exc)
+                sys.stderr.write(tb)
+                sys.stderr.flush()
+                msg = f"load {filepath} (entrypoint {entrypoint or 'main.main'!r}): "
+                return text(f"{msg}{type(exc).__name__}: {exc}\n\n{tb}", 500)
+        return text("", 200)
+
+    def specialize_v2(self):
+        req = flask.request.get_json(force=True, silent=True)
+        if not isinstance(req, dict):
+            if self.func is not None:
+                return text("Not a generic container\n", 400)
+            return text("bad specialize request: want a JSON object\n", 400)
+        return self.specialize(req.get("filepath") or "", req.get("functionName") or "")
+
+    def call(self):
+        func = self.func
+        if func is None:
+            return text("generic container: no function loaded\n", 500)
+        try:
+            rv = func()
+        except HTTPException:
+            raise
+        except (Exception, SystemExit) as exc:
+            tb = user_traceback(exc)
+            sys.stderr.write(tb)
+            sys.stderr.flush()
+            return text(f"function raised {type(exc).__name__}: {exc}\n\n{tb}", 500)
+        try:
+            return flask.current_app.make_response(rv)
+        except TypeError as exc:
+            print(f"function returned an invalid response: {exc}", file=sys.stderr, flush=True)
+            return text(f"function returned an invalid response: {exc}\n", 500)
+
+    def dispatch(self):
+        req = flask.request
+        if req.path == "/healthz" and req.method in ("GET", "HEAD"):
+            return text("", 200)
+        if req.method == "POST" and req.path in SPECIALIZE_PATHS:
+            if req.path == "/specialize":
+                return self.specialize(os.path.join(self.userfunc_dir, "user"), "")
+            return self.specialize_v2()
+        return self.call()
+
+
+class RuntimeApp(flask.Flask):
+    """A Flask app whose every request goes to Runtime.dispatch.
+
+    Routing still runs, so request.url_rule and view_args look as usual,
+    but its redirects, 404s and 405s are ignored: every method and path
+    reaches the function.
+    """
+
+    runtime = None
+
+    def dispatch_request(self):
+        return self.runtime.dispatch()
+
+
+def new_app(runtime):
+    app = RuntimeApp(__name__, static_folder=None)
+    app.runtime = runtime
+    app.url_map.strict_slashes = False
+    app.url_map.merge_slashes = False
+    view = lambda **_: None  # noqa: E731 (never called: see dispatch_request)
+    app.add_url_rule("/", "function", view, methods=ALL_METHODS)
+    app.add_url_rule("/<path:path>", "function", view, methods=ALL_METHODS)
+    return app
+
+
+def listen(host, port):
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Accepted sockets inherit it; without it pywsgi's two writes per
+    # response meet the delayed ACK and keep-alive requests wait 40 ms.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    return sock
+
+
+def new_gevent_server(app, host, port):
+    from gevent.pywsgi import WSGIServer
+
+    return WSGIServer(listen(host, port), app, log=None)
+
+
+def new_werkzeug_server(app, host, port):
+    import logging
+
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    class QuietHandler(WSGIRequestHandler):
+        disable_nagle_algorithm = True
+
+        def log_request(self, *args, **kwargs):
+            pass
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    return make_server(host, port, app, threaded=True, request_handler=QuietHandler)
+
+
+def main():
+    host = os.environ.get("LANTERN_HOST") or "127.0.0.1"
+    try:
+        port = int(os.environ.get("PORT") or "8888")
+    except ValueError:
+        sys.exit(f"bad PORT {os.environ.get('PORT')!r}: want a number")
+    app = new_app(Runtime(os.environ.get("USERFUNC_DIR") or "/userfunc"))
+    new_server = new_gevent_server if WSGI_FRAMEWORK == "gevent" else new_werkzeug_server
+    server = new_server(app, host, port)
+    print(f"lantern python runtime listening on {host}:{port} ({WSGI_FRAMEWORK})", file=sys.stderr, flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

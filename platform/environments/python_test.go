@@ -1,0 +1,101 @@
+package environments_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestPython_Load(t *testing.T) {
+	t.Parallel()
+	notLoaded := call{path: "/", status: http.StatusInternalServerError, bodyHas: []string{"no function loaded"}}
+	runLoadCases(t, startPython, []loadCase{
+		{
+			name: "String",
+			code: code{"python/hello.py", ""},
+			calls: []call{{path: "/", status: 200, bodyHas: []string{"Hello, world!"},
+				headerIs: map[string]string{"Content-Type": "text/html; charset=utf-8"}}},
+		},
+		{
+			// A single file is the module whatever the entrypoint calls it.
+			name:  "SingleFileOtherModuleName",
+			code:  code{"python/hello.py", "handler.main"},
+			calls: []call{{path: "/", status: 200, bodyHas: []string{"Hello, world!"}}},
+		},
+		{
+			name:  "StatusCode",
+			code:  code{"python/statuscode.py", "statuscode.main"},
+			calls: []call{{path: "/", status: 201, bodyHas: []string{"created"}}},
+		},
+		{
+			name: "TupleWithHeaders",
+			code: code{"python/echo.py", "echo.main"},
+			calls: []call{{method: http.MethodPatch, path: "/e", body: "b", status: 200, bodyHas: []string{"PATCH /e b"},
+				headerIs: map[string]string{"X-Method": "PATCH"}}},
+		},
+		{
+			name: "ResponseObject",
+			code: code{"python/response.py", "main"},
+			calls: []call{{path: "/?name=lantern", status: 202, bodyHas: []string{"name=lantern"},
+				headerIs: map[string]string{"X-Test": "response", "Content-Type": "text/plain; charset=utf-8"}}},
+		},
+		{
+			name: "Raises",
+			code: code{"python/raises.py", "raises.main"},
+			calls: []call{
+				{path: "/", status: 500, bodyHas: []string{"function raised ValueError: boom", "Traceback", "raises.py"}},
+				{path: "/?ok=1", status: 200, bodyHas: []string{"still serving"}},
+			},
+			logsHave: []string{"Traceback", "ValueError: boom"},
+		},
+		{
+			name:       "SyntaxError",
+			code:       code{"python/syntaxerror.py", "syntaxerror.main"},
+			specStatus: 500,
+			specHas:    []string{"SyntaxError", "syntaxerror.py", "line 1"},
+			calls:      []call{notLoaded},
+		},
+		{
+			name:       "MissingFunction",
+			code:       code{"python/nofunc.py", "nofunc.main"},
+			specStatus: 500,
+			specHas:    []string{"function 'main' not found"},
+			calls:      []call{notLoaded},
+		},
+		{
+			name:       "MissingModule",
+			code:       code{"python/multi", "nosuch.func"},
+			specStatus: 500,
+			specHas:    []string{"module 'nosuch' not found", "helper.py", "pkg"},
+		},
+		{
+			// An extracted zip: a package, a top-level module and a data file.
+			name: "Directory",
+			code: code{"python/multi", "pkg.mod.func"},
+			calls: []call{{path: "/", status: 200,
+				bodyHas:  []string{`"greeting":"Hello, lantern!"`, `"shout":"LANTERN!"`},
+				headerIs: map[string]string{"Content-Type": "application/json"}}},
+		},
+	})
+}
+
+// TestPython_Werkzeug checks the fallback server when gevent is not used.
+func TestPython_Werkzeug(t *testing.T) {
+	t.Parallel()
+	userfunc, path := fixture(t, "python/stream.py")
+	inst := startPython(t, userfunc, "WSGI_FRAMEWORK=werkzeug")
+	inst.mustSpecialize(t, path, "")
+	lines, at := inst.chunkTimes(t, "/x")
+	if len(lines) != 3 || at[2]-at[0] < 450*time.Millisecond {
+		t.Errorf("streamed %q at %v, want 3 chunks 600ms apart", lines, at)
+	}
+	if r := inst.do(t, http.MethodPatch, "/specialize", "x"); r.status != 200 {
+		t.Errorf("PATCH /specialize = %d, want 200 (the function)", r.status)
+	}
+	logs := inst.logs.String()
+	checkBody(t, "logs", logs, []string{"(werkzeug)"})
+	if n := strings.Count(strings.TrimSpace(logs), "\n"); n > 0 {
+		t.Errorf("werkzeug printed %d lines past startup, want none (no access log):\n%s", n, logs)
+	}
+}

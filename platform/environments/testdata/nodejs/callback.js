@@ -1,0 +1,3 @@
+module.exports = function (context, callback) {
+  setTimeout(() => callback(201, 'made by callback\n', { 'X-Test': 'callback' }), 10);
+};

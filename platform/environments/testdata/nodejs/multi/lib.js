@@ -1,0 +1,1 @@
+exports.twice = (n) => Number(n) * 2;

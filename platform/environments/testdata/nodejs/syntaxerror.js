@@ -1,0 +1,3 @@
+module.exports = async (context) => {
+  return { body: 'never' ;
+};
