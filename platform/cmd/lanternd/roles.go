@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/lantern-faas/lantern/platform/client"
+	"github.com/lantern-faas/lantern/platform/controller"
+	"github.com/lantern-faas/lantern/platform/fetcher"
+	"github.com/lantern-faas/lantern/platform/instance/process"
+	"github.com/lantern-faas/lantern/platform/poolmgr"
+	"github.com/lantern-faas/lantern/platform/router"
+	"github.com/lantern-faas/lantern/platform/store/boltstore"
+)
+
+// runAll runs every role in one process. The router calls the poolmgr
+// directly instead of over HTTP; everything else is as in separate roles.
+func runAll(cmd *cobra.Command, o *options, logger *slog.Logger) error {
+	ctx := cmd.Context()
+	st, err := boltstore.Open(filepath.Join(o.dataDir, "state.db"), nil)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ctrl := controller.New(controller.Config{MaxCodeBytes: o.maxCodeBytes}, st, logger.With("component", "controller"))
+	apiLn, err := listen("--api-addr", o.apiAddr)
+	if err != nil {
+		return err
+	}
+	routerLn, err := listen("--router-addr", o.routerAddr)
+	if err != nil {
+		return err
+	}
+	cc := client.NewController("http://"+apiLn.Addr().String(), nil)
+	inf := client.NewInformer(cc, logger.With("component", "informer"))
+	pm, err := newPoolmgr(o, cc, inf, logger)
+	if err != nil {
+		return err
+	}
+	rt := newRouter(o, pm, inf, logger)
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return serve(gctx, apiLn, ctrl.Handler(), logger) })
+	g.Go(func() error { return inf.Run(gctx) })
+	g.Go(func() error { return pm.Run(gctx) })
+	g.Go(func() error { return rt.Run(gctx) })
+	g.Go(func() error {
+		if err := inf.WaitSynced(gctx); err != nil {
+			return nil
+		}
+		return serve(gctx, routerLn, rt.Handler(), logger)
+	})
+	logger.Info("lanternd ready", "api", "http://"+apiLn.Addr().String(), "router", "http://"+routerLn.Addr().String(), "data_dir", o.dataDir)
+	return g.Wait()
+}
+
+func runController(cmd *cobra.Command, o *options, logger *slog.Logger) error {
+	st, err := boltstore.Open(filepath.Join(o.dataDir, "state.db"), nil)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ctrl := controller.New(controller.Config{MaxCodeBytes: o.maxCodeBytes}, st, logger)
+	ln, err := listen("--api-addr", o.apiAddr)
+	if err != nil {
+		return err
+	}
+	logger.Info("controller ready", "api", "http://"+ln.Addr().String())
+	return serve(cmd.Context(), ln, ctrl.Handler(), logger)
+}
+
+func runPoolmgr(cmd *cobra.Command, o *options, logger *slog.Logger) error {
+	ctx := cmd.Context()
+	cc := client.NewController(o.controllerURL, nil)
+	inf := client.NewInformer(cc, logger.With("component", "informer"))
+	pm, err := newPoolmgr(o, cc, inf, logger)
+	if err != nil {
+		return err
+	}
+	ln, err := listen("--poolmgr-addr", o.poolmgrAddr)
+	if err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return inf.Run(gctx) })
+	g.Go(func() error { return pm.Run(gctx) })
+	g.Go(func() error { return serve(gctx, ln, pm.Handler(), logger) })
+	logger.Info("poolmgr ready", "addr", "http://"+ln.Addr().String(), "controller", o.controllerURL)
+	return g.Wait()
+}
+
+func runRouter(cmd *cobra.Command, o *options, logger *slog.Logger) error {
+	ctx := cmd.Context()
+	cc := client.NewController(o.controllerURL, nil)
+	inf := client.NewInformer(cc, logger.With("component", "informer"))
+	rt := newRouter(o, client.NewPoolmgr(o.poolmgrURL, nil), inf, logger)
+	ln, err := listen("--router-addr", o.routerAddr)
+	if err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return inf.Run(gctx) })
+	g.Go(func() error { return rt.Run(gctx) })
+	g.Go(func() error {
+		if err := inf.WaitSynced(gctx); err != nil {
+			return nil
+		}
+		return serve(gctx, ln, rt.Handler(), logger)
+	})
+	logger.Info("router ready", "addr", "http://"+ln.Addr().String(), "controller", o.controllerURL, "poolmgr", o.poolmgrURL)
+	return g.Wait()
+}
+
+// newPoolmgr wires a poolmgr with local processes and the fetcher.
+func newPoolmgr(o *options, cc *client.Controller, inf *client.Informer, logger *slog.Logger) (*poolmgr.Manager, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	builtins := map[string][]string{"binary": {exe, "env-binary"}}
+	if dir := o.findRuntimesDir(); dir != "" {
+		python := "/usr/bin/python3"
+		if _, err := os.Stat(python); err != nil {
+			python = "python3"
+		}
+		builtins["python"] = []string{python, filepath.Join(dir, "python", "server.py")}
+		builtins["nodejs"] = []string{"node", filepath.Join(dir, "nodejs", "server.js")}
+	} else {
+		logger.Warn("built-in python and nodejs runtimes not found; set --runtimes-dir")
+	}
+	instDir := filepath.Join(o.dataDir, "instances")
+	_ = os.RemoveAll(instDir) // leftovers of a previous run
+	rt := process.New(process.Config{Dir: instDir, Builtins: builtins})
+	f := fetcher.New(cc, filepath.Join(o.dataDir, "packages"), fetcher.DefaultLimits())
+	loader := struct {
+		*fetcher.Fetcher
+		*fetcher.Specializer
+	}{f, fetcher.NewSpecializer(nil)}
+	pm := poolmgr.New(poolmgr.Config{ReapInterval: o.reapInterval}, rt, loader, inf, logger.With("component", "poolmgr"))
+	flog := logger.With("component", "function")
+	pm.SetLineSink(func(l poolmgr.Line) {
+		flog.Info(string(l.Text), "namespace", l.Namespace, "function", l.Function, "instance", l.Instance, "stream", l.Stream)
+	})
+	inf.OnChange(pm.OnChange)
+	return pm, nil
+}
+
+func newRouter(o *options, inst router.Instances, inf *client.Informer, logger *slog.Logger) *router.Server {
+	rt := router.New(router.Config{MaxBodyBytes: o.maxBodyBytes, QueueTimeout: o.queueTimeout}, inst, inf, logger.With("component", "router"))
+	inf.OnChange(rt.OnChange)
+	return rt
+}
+
+func listen(flag, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s=%s: %w", flag, addr, err)
+	}
+	return ln, nil
+}
+
+// serve runs an HTTP server until ctx ends, then shuts it down gracefully.
+func serve(ctx context.Context, ln net.Listener, h http.Handler, logger *slog.Logger) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	}
+}

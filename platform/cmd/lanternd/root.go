@@ -1,0 +1,129 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lantern-faas/lantern/platform/internal/version"
+)
+
+// options are the flags every role shares.
+type options struct {
+	dataDir       string
+	apiAddr       string
+	routerAddr    string
+	poolmgrAddr   string
+	controllerURL string
+	poolmgrURL    string
+	runtimesDir   string
+	logFormat     string
+	logLevel      string
+	maxBodyBytes  int64
+	maxCodeBytes  int64
+	queueTimeout  time.Duration
+	reapInterval  time.Duration
+}
+
+func newRootCommand(getenv func(string) string) *cobra.Command {
+	o := &options{}
+	root := &cobra.Command{
+		Use:           "lanternd",
+		Short:         "Lantern server: controller, poolmgr and router",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version.Version,
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&o.dataDir, "data-dir", envOr(getenv, "LANTERN_DATA_DIR", ".data"), "folder for state, packages and instances")
+	pf.StringVar(&o.apiAddr, "api-addr", envOr(getenv, "LANTERN_API_ADDR", "127.0.0.1:8889"), "controller API listen address")
+	pf.StringVar(&o.routerAddr, "router-addr", envOr(getenv, "LANTERN_ROUTER_ADDR", "127.0.0.1:8888"), "router listen address")
+	pf.StringVar(&o.poolmgrAddr, "poolmgr-addr", envOr(getenv, "LANTERN_POOLMGR_ADDR", "127.0.0.1:8890"), "poolmgr listen address (separate roles only)")
+	pf.StringVar(&o.controllerURL, "controller-url", envOr(getenv, "LANTERN_CONTROLLER_URL", "http://127.0.0.1:8889"), "controller API URL (poolmgr and router roles)")
+	pf.StringVar(&o.poolmgrURL, "poolmgr-url", envOr(getenv, "LANTERN_POOLMGR_URL", "http://127.0.0.1:8890"), "poolmgr URL (router role)")
+	pf.StringVar(&o.runtimesDir, "runtimes-dir", getenv("LANTERN_RUNTIMES_DIR"), "folder holding the built-in runtimes (python/, nodejs/); found next to the binary or in the working tree when empty")
+	pf.StringVar(&o.logFormat, "log-format", envOr(getenv, "LANTERN_LOG_FORMAT", "json"), "log format: json or text")
+	pf.StringVar(&o.logLevel, "log-level", envOr(getenv, "LANTERN_LOG_LEVEL", "info"), "log level: debug, info, warn, error")
+	pf.Int64Var(&o.maxBodyBytes, "max-body-bytes", 32<<20, "largest request body the router passes to a function")
+	pf.Int64Var(&o.maxCodeBytes, "max-code-bytes", 64<<20, "largest function package the controller accepts")
+	pf.DurationVar(&o.queueTimeout, "queue-timeout", 30*time.Second, "how long a request waits for a function at its concurrency before 429")
+	pf.DurationVar(&o.reapInterval, "reap-interval", time.Second, "how often the poolmgr looks for idle instances")
+	root.AddCommand(
+		roleCommand(o, "all", "Run every role in one process (the embedded default)", runAll),
+		roleCommand(o, "controller", "Run the controller (REST API and state)", runController),
+		roleCommand(o, "poolmgr", "Run the pool manager (warm pools, specialization, reaping)", runPoolmgr),
+		roleCommand(o, "router", "Run the router (HTTP triggers to instances)", runRouter),
+		envBinaryCommand(getenv),
+	)
+	return root
+}
+
+func roleCommand(o *options, name, short string, run func(cmd *cobra.Command, o *options, logger *slog.Logger) error) *cobra.Command {
+	return &cobra.Command{
+		Use:   name,
+		Short: short,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			logger, err := o.logger(name)
+			if err != nil {
+				return err
+			}
+			return run(cmd, o, logger)
+		},
+	}
+}
+
+func (o *options) logger(role string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level=%q: use debug, info, warn or error", o.logLevel)
+	}
+	hopts := &slog.HandlerOptions{Level: lvl}
+	var h slog.Handler
+	switch o.logFormat {
+	case "json":
+		h = slog.NewJSONHandler(os.Stdout, hopts)
+	case "text":
+		h = slog.NewTextHandler(os.Stdout, hopts)
+	default:
+		return nil, fmt.Errorf("--log-format=%q: use json or text", o.logFormat)
+	}
+	return slog.New(h).With("role", role), nil
+}
+
+// findRuntimesDir returns the folder of the built-in runtimes.
+func (o *options) findRuntimesDir() string {
+	if o.runtimesDir != "" {
+		return o.runtimesDir
+	}
+	var candidates []string
+	if exe, err := os.Executable(); err == nil {
+		if exe, err = filepath.EvalSymlinks(exe); err == nil {
+			d := filepath.Dir(exe)
+			candidates = append(candidates, filepath.Join(d, "environments"), filepath.Join(d, "..", "platform", "environments"),
+				filepath.Join(d, "..", "share", "lantern", "environments"))
+		}
+	}
+	if wd, err := os.Getwd(); err == nil {
+		candidates = append(candidates, filepath.Join(wd, "platform", "environments"))
+	}
+	for _, c := range candidates {
+		if _, err := os.Stat(filepath.Join(c, "python", "server.py")); err == nil {
+			abs, _ := filepath.Abs(c)
+			return abs
+		}
+	}
+	return ""
+}
+
+func envOr(getenv func(string) string, key, def string) string {
+	if v := strings.TrimSpace(getenv(key)); v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,93 @@
+package router
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/lantern-faas/lantern/platform/internal/httpx"
+	"github.com/lantern-faas/lantern/platform/internal/version"
+)
+
+// Handler returns the router's HTTP handler.
+func (s *Server) Handler() http.Handler {
+	return httpx.NewRequestIDHandler(http.HandlerFunc(s.serveHTTP))
+}
+
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Path
+	switch {
+	case path == "/router-healthz":
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte("ok\n"))
+		return
+	case path == "/_version":
+		_, _ = w.Write([]byte(version.Version + "\n"))
+		return
+	}
+	if ns, name, sub, ok := internalRoute(path); ok {
+		s.serveFunction(w, r, target{ns: ns, name: name, subpath: sub})
+		return
+	}
+	m, found := s.routes.Load().lookup(r.Method, path)
+	switch {
+	case m.r != nil:
+		s.serveFunction(w, r, target{ns: m.r.ns, name: m.r.function, subpath: m.subpath, params: m.params})
+	case found:
+		writeError(w, r, httpx.Errorf(http.StatusMethodNotAllowed, "method %s is not routed for %s", r.Method, path))
+	case path == "/" && r.Method == http.MethodGet:
+		// Load balancers probe "/"; answer when no trigger owns it.
+		_, _ = w.Write([]byte("lantern router\n"))
+	default:
+		writeError(w, r, httpx.Errorf(http.StatusNotFound, "no route for %s %s", r.Method, path).
+			WithHint("see 'lantern route list'"))
+	}
+}
+
+// internalRoute parses /fn/<ns>/<name>[/sub], and Fission's
+// /fission-function/<name> and /fission-function/<ns>/<name>.
+func internalRoute(path string) (ns, name, sub string, ok bool) {
+	switch {
+	case strings.HasPrefix(path, "/fn/"):
+		parts := strings.SplitN(path[len("/fn/"):], "/", 3)
+		if len(parts) < 2 || parts[0] == "" || parts[1] == "" {
+			return "", "", "", false
+		}
+		sub = "/"
+		if len(parts) == 3 {
+			sub += parts[2]
+		}
+		return parts[0], parts[1], sub, true
+	case strings.HasPrefix(path, "/fission-function/"):
+		parts := strings.SplitN(path[len("/fission-function/"):], "/", 3)
+		switch {
+		case len(parts) == 1 && parts[0] != "":
+			return "default", parts[0], "/", true
+		case len(parts) >= 2 && parts[0] != "" && parts[1] != "":
+			sub = "/"
+			if len(parts) == 3 {
+				sub += parts[2]
+			}
+			return parts[0], parts[1], sub, true
+		}
+	}
+	return "", "", "", false
+}
+
+// writeError answers with the error: plain text for people (curl), the
+// JSON envelope for clients that ask for JSON.
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if strings.Contains(r.Header.Get("Accept"), "application/json") {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	status, body := httpx.Classify(err)
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Lantern-Error", body.Code)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	msg := "lantern: " + body.Message + "\n"
+	if body.Hint != "" {
+		msg += "hint: " + body.Hint + "\n"
+	}
+	_, _ = w.Write([]byte(msg))
+}
