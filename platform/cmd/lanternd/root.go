@@ -73,6 +73,10 @@ func roleCommand(o *options, name, short string, run func(cmd *cobra.Command, o 
 			if err != nil {
 				return err
 			}
+			// Instances run in their own folders: paths must not be relative.
+			if o.dataDir, err = filepath.Abs(o.dataDir); err != nil {
+				return fmt.Errorf("--data-dir=%q: %w", o.dataDir, err)
+			}
 			return run(cmd, o, logger)
 		},
 	}

@@ -1,0 +1,51 @@
+# Lantern — run `make help` for the targets.
+SHELL := /bin/bash
+GO ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/lantern-faas/lantern/platform/internal/version.Version=$(VERSION)
+BIN := bin
+DATA_DIR ?= .data
+E2E_TIMEOUT ?= 20m
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: setup
+setup: ## Install what the runtimes need (python3-flask, python3-gevent, npm packages)
+	@bash platform/environments/setup.sh
+
+.PHONY: build
+build: ## Build bin/lanternd and bin/lantern
+	@mkdir -p $(BIN)
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./platform/cmd/lanternd ./platform/cmd/lantern
+
+.PHONY: run
+run: setup build ## Start lanternd on its embedded defaults and show a function working
+	@bash test/fixtures/quickstart/run.sh $(BIN) $(DATA_DIR)
+
+.PHONY: lint
+lint: ## go vet and gofmt
+	$(GO) vet ./...
+	@out=$$(gofmt -l platform test telemetry logs 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+.PHONY: test-unit
+test-unit: ## Unit tests with the race detector
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /test/)
+
+.PHONY: test-e2e
+test-e2e: setup build ## End-to-end tests against real binaries and runtimes
+	$(GO) test -race -count=1 -timeout $(E2E_TIMEOUT) ./test/...
+
+.PHONY: test
+test: lint test-unit test-e2e ## Everything: lint, unit and end-to-end tests
+
+.PHONY: bench
+bench: setup build ## Benchmarks side by side with baselines; report in .bench/
+	$(GO) run ./test/bench -out .bench -lanternd $(BIN)/lanternd
+
+.PHONY: clean
+clean: ## Remove binaries, data and reports
+	rm -rf $(BIN) $(DATA_DIR) .bench
