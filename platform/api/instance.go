@@ -60,3 +60,16 @@ const (
 	ReasonUpdated = "updated"
 	ReasonFailed  = "failed"
 )
+
+// ColdStart is one specialization, phase by phase.
+type ColdStart struct {
+	Time       time.Time     `json:"time"`
+	Outcome    string        `json:"outcome"` // ok, error, timeout
+	Instance   string        `json:"instance,omitempty"`
+	Total      time.Duration `json:"total"`
+	Acquire    time.Duration `json:"acquire"`
+	Fetch      time.Duration `json:"fetch"`
+	Specialize time.Duration `json:"specialize"`
+	TraceID    string        `json:"traceId,omitempty"`
+	Error      string        `json:"error,omitempty"`
+}

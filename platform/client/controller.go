@@ -121,3 +121,9 @@ func nsOr(ns string) string {
 
 // String names the client for messages.
 func (c *Controller) String() string { return fmt.Sprintf("controller at %s", c.url) }
+
+// ColdStarts returns a function's recent cold starts, newest first.
+func (c *Controller) ColdStarts(ctx context.Context, ns, name string) ([]api.ColdStart, error) {
+	var out []api.ColdStart
+	return out, c.do(ctx, http.MethodGet, objPath(api.KindFunction, nsOr(ns), name)+"/coldstarts", nil, &out)
+}

@@ -67,3 +67,7 @@ func (e *ConnectError) Error() string {
 }
 
 func (e *ConnectError) Unwrap() error { return e.Err }
+
+// StatusAndBody lets the server-side error mapping pass a remote API's
+// answer through unchanged.
+func (e *APIError) StatusAndBody() (int, api.ErrorBody) { return e.Status, e.Body }

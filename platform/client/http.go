@@ -9,6 +9,9 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
 )
 
 // base is the shared request plumbing of the clients.
@@ -59,6 +62,8 @@ func (b base) send(ctx context.Context, method, path string, in any) (*http.Resp
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
+	// Carry the caller's trace to the next component.
+	otel.GetTextMapPropagator().Inject(ctx, propagation.HeaderCarrier(req.Header))
 	resp, err := b.hc.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {

@@ -47,3 +47,9 @@ func (p *Poolmgr) ListInstances(ctx context.Context) ([]api.Instance, error) {
 func (p *Poolmgr) WatchInstances(ctx context.Context, fn func(api.InstanceEvent) error) error {
 	return stream(ctx, p.base, "/v1/instances/watch", fn)
 }
+
+// ColdStarts returns a function's recent cold starts, newest first.
+func (p *Poolmgr) ColdStarts(ctx context.Context, ns, name string) ([]api.ColdStart, error) {
+	var out []api.ColdStart
+	return out, p.do(ctx, http.MethodGet, "/v1/namespaces/"+url.PathEscape(nsOr(ns))+"/functions/"+url.PathEscape(name)+"/coldstarts", nil, &out)
+}

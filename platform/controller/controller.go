@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lantern-faas/lantern/platform/api"
 	"github.com/lantern-faas/lantern/platform/internal/httpx"
@@ -36,11 +37,29 @@ type Controller struct {
 	store  store.Store
 	logger *slog.Logger
 	echo   *echo.Echo
-	// Middleware wraps the handler (metrics, tracing); set before Handler.
+	reg    prometheus.Registerer
+	// coldStarts answers the coldstarts endpoint; nil when no poolmgr is known.
+	coldStarts ColdStartSource
+	metrics    *metrics
 }
 
+// ColdStartSource returns a function's recent cold starts; the poolmgr (in
+// one process) or its client satisfies it.
+type ColdStartSource interface {
+	ColdStarts(ctx context.Context, ns, name string) ([]api.ColdStart, error)
+}
+
+// Option sets an optional dependency of the controller.
+type Option func(*Controller)
+
+// WithRegisterer registers the API's metrics with reg.
+func WithRegisterer(reg prometheus.Registerer) Option { return func(c *Controller) { c.reg = reg } }
+
+// WithColdStarts serves /functions/{name}/coldstarts from src.
+func WithColdStarts(src ColdStartSource) Option { return func(c *Controller) { c.coldStarts = src } }
+
 // New returns a controller over st.
-func New(cfg Config, st store.Store, logger *slog.Logger) *Controller {
+func New(cfg Config, st store.Store, logger *slog.Logger, opts ...Option) *Controller {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -48,6 +67,10 @@ func New(cfg Config, st store.Store, logger *slog.Logger) *Controller {
 		cfg.MaxCodeBytes = DefaultConfig().MaxCodeBytes
 	}
 	c := &Controller{cfg: cfg, store: st, logger: logger}
+	for _, o := range opts {
+		o(c)
+	}
+	c.metrics = newMetrics(c, c.reg)
 	c.echo = c.routes()
 	return c
 }
@@ -59,6 +82,7 @@ func (c *Controller) routes() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = httpx.EchoErrorHandler(c.logger)
+	e.Use(c.metrics.middleware)
 	// base64 inflates code by 4/3; leave room for the JSON around it.
 	limit := c.cfg.MaxCodeBytes*4/3 + 1<<20
 	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
@@ -87,6 +111,7 @@ func (c *Controller) routes() *echo.Echo {
 	fns.register(e)
 	trs.register(e)
 	e.GET("/v1/namespaces/:ns/functions/:name/package", c.getPackage)
+	e.GET("/v1/namespaces/:ns/functions/:name/coldstarts", c.getColdStarts)
 	return e
 }
 

@@ -99,3 +99,21 @@ func (c *Controller) getPackage(ctx echo.Context) error {
 	h.Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", fn.Spec.Package.Filename))
 	return ctx.Blob(http.StatusOK, "application/octet-stream", data)
 }
+
+// getColdStarts serves a function's recent cold starts from the poolmgr.
+func (c *Controller) getColdStarts(ctx echo.Context) error {
+	rctx := ctx.Request().Context()
+	fns := &kind[api.Function, *api.Function]{c: c, name: api.KindFunction}
+	if _, err := fns.load(rctx, ctx.Param("ns"), ctx.Param("name")); err != nil {
+		return err
+	}
+	if c.coldStarts == nil {
+		return httpx.Errorf(http.StatusServiceUnavailable, "this controller does not know the poolmgr").
+			WithHint("start the controller with --poolmgr-url")
+	}
+	out, err := c.coldStarts.ColdStarts(rctx, ctx.Param("ns"), ctx.Param("name"))
+	if err != nil {
+		return err
+	}
+	return ctx.JSON(http.StatusOK, out)
+}

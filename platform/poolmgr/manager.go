@@ -10,10 +10,17 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/lantern-faas/lantern/platform/api"
 	"github.com/lantern-faas/lantern/platform/client"
 	"github.com/lantern-faas/lantern/platform/instance"
 	"github.com/lantern-faas/lantern/platform/internal/httpx"
+	"github.com/lantern-faas/lantern/telemetry"
 )
 
 // Loader loads a function's code into an instance: Fetch places the package
@@ -60,6 +67,9 @@ type Manager struct {
 	instances map[string]*inst
 	subs      map[chan api.InstanceEvent]struct{}
 	sink      LineSink
+	reg       prometheus.Registerer
+	tracer    trace.Tracer
+	recent    *coldStartLog
 }
 
 // funcInstances are the specialized instances of one function. Its own
@@ -71,7 +81,7 @@ type funcInstances struct {
 }
 
 // New returns a manager. Run must be called for it to work.
-func New(cfg Config, rt instance.Runtime, loader Loader, objs Objects, logger *slog.Logger) *Manager {
+func New(cfg Config, rt instance.Runtime, loader Loader, objs Objects, logger *slog.Logger, opts ...Option) *Manager {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -86,9 +96,12 @@ func New(cfg Config, rt instance.Runtime, loader Loader, objs Objects, logger *s
 		cfg: cfg, rt: rt, loader: loader, objs: objs, logger: logger,
 		pools: map[client.NamespacedName]*pool{}, funcs: map[client.NamespacedName]*funcInstances{},
 		instances: map[string]*inst{}, subs: map[chan api.InstanceEvent]struct{}{},
-		ctx: context.Background(),
+		ctx: context.Background(), tracer: noop.NewTracerProvider().Tracer(""), recent: newColdStartLog(20),
 	}
-	m.metrics = newMetrics(m)
+	for _, o := range opts {
+		o(m)
+	}
+	m.metrics = newMetrics(m, m.reg)
 	return m
 }
 
@@ -246,59 +259,94 @@ func (m *Manager) GetInstance(ctx context.Context, req api.InstanceRequest) (*ap
 	return &v, nil
 }
 
-// specialize takes an idle instance of fn's environment and loads fn.
+// specialize takes an idle instance of fn's environment and loads fn. Its
+// span is always sampled: when the caller's trace is not, it starts a new
+// trace linked to the caller's.
 func (m *Manager) specialize(ctx context.Context, fn *api.Function) (*inst, error) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, fn.Spec.SpecializationTimeoutDuration())
 	defer cancel()
+	spanOpts := []trace.SpanStartOption{trace.WithAttributes(telemetry.ColdStartAttr,
+		attribute.String("lantern.namespace", fn.Metadata.Namespace), attribute.String("lantern.function", fn.Metadata.Name),
+		attribute.String("lantern.environment", fn.Spec.Environment))}
+	if parent := trace.SpanContextFromContext(ctx); parent.IsValid() && !parent.IsSampled() {
+		spanOpts = append(spanOpts, trace.WithNewRoot(), trace.WithLinks(trace.Link{SpanContext: parent}))
+	}
+	ctx, span := m.tracer.Start(ctx, "poolmgr.cold_start", spanOpts...)
+	defer span.End()
 	name := fn.Metadata.Name
 	env := m.objs.Environment(fn.Metadata.Namespace, fn.Spec.Environment)
 	m.mu.Lock()
 	p := m.pools[client.NamespacedName{Namespace: fn.Metadata.Namespace, Name: fn.Spec.Environment}]
 	m.mu.Unlock()
+	ph := &phases{trace: span.SpanContext()}
 	if env == nil || p == nil {
-		return nil, httpx.Errorf(http.StatusServiceUnavailable, "environment %q of function %q is not available", fn.Spec.Environment, name)
+		return nil, m.coldStartFailed(fn, ph, start, "acquire", httpx.Errorf(http.StatusServiceUnavailable, "environment %q of function %q is not available", fn.Spec.Environment, name))
 	}
-	var ph phases
-	in, err := p.acquire(ctx)
-	ph.acquire = time.Since(start)
+	in, err := phase(ctx, m.tracer, "poolmgr.acquire", &ph.acquire, func(ctx context.Context) (*inst, error) { return p.acquire(ctx) })
 	if err != nil {
-		return nil, m.coldStartFailed(fn, &ph, start, "acquire", err)
+		return nil, m.coldStartFailed(fn, ph, start, "acquire", err)
 	}
+	span.SetAttributes(attribute.String("lantern.instance", in.id))
 	in.mu.Lock()
 	in.state, in.fn = api.StateSpecializing, fn
 	in.mu.Unlock()
-	m.metrics.poolChanged()
 
-	t := time.Now()
-	path, err := m.loader.Fetch(ctx, fn, env, in.proc.CodeDir())
-	ph.fetch = time.Since(t)
+	path, err := phase(ctx, m.tracer, "poolmgr.fetch", &ph.fetch, func(ctx context.Context) (string, error) {
+		return m.loader.Fetch(ctx, fn, env, in.proc.CodeDir())
+	})
 	if err != nil {
 		m.remove(in, api.ReasonFailed)
-		return nil, m.coldStartFailed(fn, &ph, start, "fetch", err)
+		return nil, m.coldStartFailed(fn, ph, start, "fetch", err)
 	}
-	t = time.Now()
-	err = m.loader.Specialize(ctx, in.proc.Address(), fn, env, path)
-	ph.specialize = time.Since(t)
+	_, err = phase(ctx, m.tracer, "poolmgr.specialize", &ph.specialize, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, m.loader.Specialize(ctx, in.proc.Address(), fn, env, path)
+	})
 	if err != nil {
 		if !in.alive() {
 			err = fmt.Errorf("%w; the instance exited: %s", err, in.proc.Tail())
 		}
 		m.remove(in, api.ReasonFailed)
-		return nil, m.coldStartFailed(fn, &ph, start, "specialize", err)
+		return nil, m.coldStartFailed(fn, ph, start, "specialize", err)
 	}
 	now := time.Now()
 	in.mu.Lock()
 	in.state, in.specialized, in.lastUsed, in.coldStart = api.StateReady, now, now, now.Sub(start)
 	in.mu.Unlock()
-	m.metrics.coldStart(fn, "ok", &ph, now.Sub(start))
+	m.metrics.coldStart(fn, "ok", ph, now.Sub(start))
+	m.recent.add(fn, api.ColdStart{Time: start, Outcome: "ok", Instance: in.id, Total: now.Sub(start),
+		Acquire: ph.acquire, Fetch: ph.fetch, Specialize: ph.specialize, TraceID: traceID(ph.trace)})
 	m.logger.Info("specialized", "function", name, "namespace", fn.Metadata.Namespace, "instance", in.id,
-		"ms", float64(now.Sub(start).Microseconds())/1000)
+		"ms", float64(now.Sub(start).Microseconds())/1000, "trace_id", traceID(ph.trace))
 	return in, nil
 }
 
+// phase runs one step of a cold start in its own span and times it.
+func phase[T any](ctx context.Context, tr trace.Tracer, name string, d *time.Duration, f func(context.Context) (T, error)) (T, error) {
+	ctx, span := tr.Start(ctx, name)
+	defer span.End()
+	t := time.Now()
+	v, err := f(ctx)
+	*d = time.Since(t)
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
+	return v, err
+}
+
+func traceID(sc trace.SpanContext) string {
+	if !sc.HasTraceID() {
+		return ""
+	}
+	return sc.TraceID().String()
+}
+
 // phases are the durations of a cold start's steps.
-type phases struct{ acquire, fetch, specialize time.Duration }
+type phases struct {
+	acquire, fetch, specialize time.Duration
+	failed                     string
+	trace                      trace.SpanContext
+}
 
 // coldStartFailed classifies a failed cold start for the caller.
 func (m *Manager) coldStartFailed(fn *api.Function, ph *phases, start time.Time, phase string, err error) error {
@@ -307,6 +355,7 @@ func (m *Manager) coldStartFailed(fn *api.Function, ph *phases, start time.Time,
 	if errors.Is(err, context.DeadlineExceeded) {
 		outcome, status = "timeout", http.StatusGatewayTimeout
 	}
+	ph.failed = phase
 	m.metrics.coldStart(fn, outcome, ph, time.Since(start))
 	m.logger.Warn("cold start failed", "function", fn.Metadata.Name, "namespace", fn.Metadata.Namespace, "phase", phase, "err", err)
 	var he *httpx.Error
@@ -317,6 +366,8 @@ func (m *Manager) coldStartFailed(fn *api.Function, ph *phases, start time.Time,
 	if outcome == "timeout" {
 		msg = fmt.Sprintf("function %q did not load within its specialization timeout of %ds (%s)", fn.Metadata.Name, fn.Spec.SpecializationTimeout, phase)
 	}
+	m.recent.add(fn, api.ColdStart{Time: start, Outcome: outcome, Total: time.Since(start), Acquire: ph.acquire,
+		Fetch: ph.fetch, Specialize: ph.specialize, TraceID: traceID(ph.trace), Error: msg})
 	return &httpx.Error{Status: status, Code: "specialization_failed", Message: msg, Err: err}
 }
 
@@ -428,7 +479,6 @@ func (m *Manager) remove(in *inst, reason string) {
 		m.metrics.instanceGone(fn, reason, time.Since(in.created))
 		m.logger.Info("instance removed", "function", fn.Metadata.Name, "namespace", fn.Metadata.Namespace, "instance", in.id, "reason", reason)
 	}
-	m.metrics.poolChanged()
 }
 
 // reap removes instances idle longer than their function's idle timeout,

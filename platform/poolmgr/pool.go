@@ -68,7 +68,6 @@ func (p *pool) startOne() {
 	p.idle = append(p.idle, in)
 	p.mu.Unlock()
 	p.signal()
-	p.m.metrics.poolChanged()
 }
 
 func (p *pool) signal() {
@@ -88,7 +87,6 @@ func (p *pool) acquire(ctx context.Context) (*inst, error) {
 			if in.alive() {
 				p.mu.Unlock()
 				p.refill()
-				p.m.metrics.poolChanged()
 				return in, nil
 			}
 		}

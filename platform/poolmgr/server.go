@@ -5,6 +5,9 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+	"go.opentelemetry.io/otel/propagation"
+
+	"github.com/lantern-faas/lantern/telemetry"
 
 	"github.com/lantern-faas/lantern/platform/api"
 	"github.com/lantern-faas/lantern/platform/internal/httpx"
@@ -18,6 +21,9 @@ func (m *Manager) Handler() http.Handler {
 	e.HTTPErrorHandler = httpx.EchoErrorHandler(m.logger)
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
 	e.POST("/v1/instances", func(c echo.Context) error {
+		// Continue the router's trace across the hop.
+		ctx := telemetry.Propagator().Extract(c.Request().Context(), propagation.HeaderCarrier(c.Request().Header))
+		c.SetRequest(c.Request().WithContext(ctx))
 		var req api.InstanceRequest
 		if err := json.NewDecoder(c.Request().Body).Decode(&req); err != nil {
 			return httpx.Errorf(http.StatusBadRequest, "malformed instance request: %v", err)
@@ -47,6 +53,13 @@ func (m *Manager) Handler() http.Handler {
 			return httpx.Errorf(http.StatusBadRequest, "malformed activity report: %v", err)
 		}
 		return m.ReportActivity(c.Request().Context(), acts)
+	})
+	e.GET("/v1/namespaces/:ns/functions/:name/coldstarts", func(c echo.Context) error {
+		out, err := m.ColdStarts(c.Request().Context(), c.Param("ns"), c.Param("name"))
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, out)
 	})
 	e.GET("/v1/instances/watch", func(c echo.Context) error {
 		s := httpx.NewNDJSON(c.Response())

@@ -51,7 +51,8 @@ type balancer struct {
 }
 
 // acquire returns a backend with a free slot, waiting up to queueTimeout.
-func (b *balancer) acquire(ctx context.Context, fn *api.Function) (*backend, error) {
+// hit reports a warm-path answer from the cache, without waiting.
+func (b *balancer) acquire(ctx context.Context, fn *api.Function) (be *backend, hit bool, err error) {
 	b.mu.Lock()
 	if b.fn != fn && b.fn.Metadata.ResourceVersion != fn.Metadata.ResourceVersion {
 		b.updateLocked(fn)
@@ -59,26 +60,25 @@ func (b *balancer) acquire(ctx context.Context, fn *api.Function) (*backend, err
 	if be := b.pickLocked(); be != nil {
 		be.inFlight++
 		b.mu.Unlock()
-		return be, nil
+		return be, true, nil
 	}
 	w := &waiter{ch: make(chan waitResult, 1)}
 	b.waiters = append(b.waiters, w)
 	b.scaleLocked()
 	b.mu.Unlock()
-	b.s.metrics.cacheMiss()
 
 	timer := time.NewTimer(b.s.cfg.QueueTimeout)
 	defer timer.Stop()
 	select {
 	case res := <-w.ch:
-		return res.b, res.err
+		return res.b, false, res.err
 	case <-ctx.Done():
-		return nil, b.abandon(w, ctx.Err())
+		return nil, false, b.abandon(w, ctx.Err())
 	case <-timer.C:
 		b.mu.Lock()
 		fn := b.fn
 		b.mu.Unlock()
-		return nil, b.abandon(w, httpx.Errorf(http.StatusTooManyRequests,
+		return nil, false, b.abandon(w, httpx.Errorf(http.StatusTooManyRequests,
 			"function %q has no free capacity: all %d instance(s) are busy (concurrency %d, %d request(s) per instance) and none freed up within %s",
 			fn.Metadata.Name, len(b.backends), fn.Spec.Concurrency, fn.Spec.RequestsPerPod, b.s.cfg.QueueTimeout).
 			WithHint("raise --concurrency or --requestsperpod"))

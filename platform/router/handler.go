@@ -25,13 +25,13 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ns, name, sub, ok := internalRoute(path); ok {
-		s.serveFunction(w, r, target{ns: ns, name: name, subpath: sub})
+		s.serveFunction(w, r, target{ns: ns, name: name, subpath: sub, trigger: triggerOf(r)})
 		return
 	}
 	m, found := s.routes.Load().lookup(r.Method, path)
 	switch {
 	case m.r != nil:
-		s.serveFunction(w, r, target{ns: m.r.ns, name: m.r.function, subpath: m.subpath, params: m.params})
+		s.serveFunction(w, r, target{ns: m.r.ns, name: m.r.function, subpath: m.subpath, params: m.params, trigger: "http"})
 	case found:
 		writeError(w, r, httpx.Errorf(http.StatusMethodNotAllowed, "method %s is not routed for %s", r.Method, path))
 	case path == "/" && r.Method == http.MethodGet:
@@ -90,4 +90,16 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		msg += "hint: " + body.Hint + "\n"
 	}
 	_, _ = w.Write([]byte(msg))
+}
+
+// TriggerHeader names the trigger kind of an internal call (timer, mqt,
+// async); the metrics' trigger label takes only known values.
+const TriggerHeader = "X-Lantern-Trigger"
+
+func triggerOf(r *http.Request) string {
+	switch t := r.Header.Get(TriggerHeader); t {
+	case "timer", "mqt", "async", "test":
+		return t
+	}
+	return "internal"
 }

@@ -2,6 +2,11 @@ package router
 
 import (
 	"context"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"errors"
 	"io"
 	"log"
@@ -18,6 +23,7 @@ import (
 // target is what a request resolved to.
 type target struct {
 	ns, name, subpath string
+	trigger           string
 	params            map[string]string
 }
 
@@ -26,6 +32,7 @@ var errFunctionTimeout = errors.New("function timeout")
 
 // call is the per-attempt state shared with the reverse proxy's hooks.
 type call struct {
+	rec     *recorder
 	fn      *api.Function
 	be      *backend
 	tgt     target
@@ -37,11 +44,39 @@ type call struct {
 type callKey struct{}
 
 func (s *Server) serveFunction(w http.ResponseWriter, r *http.Request, tgt target) {
+	// A caller's trace continues through Lantern; a malformed traceparent
+	// is ignored and starts a new trace.
+	ctx := s.prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+	ctx, span := s.tracer.Start(ctx, "router.request", trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(attribute.String("http.request.method", r.Method),
+			attribute.String("lantern.namespace", tgt.ns), attribute.String("lantern.function", tgt.name)))
+	defer span.End()
+	if sc := span.SpanContext(); sc.HasTraceID() {
+		id := sc.TraceID().String()
+		r.Header.Set(httpx.RequestIDHeader, id)
+		w.Header().Set(httpx.RequestIDHeader, id)
+	}
 	fn := s.objs.Function(tgt.ns, tgt.name)
 	if fn == nil {
+		span.SetStatus(codes.Error, "function not found")
 		writeError(w, r, httpx.Errorf(http.StatusNotFound, "function %q not found in namespace %q", tgt.name, tgt.ns))
 		return
 	}
+	rw := &statusWriter{ResponseWriter: w}
+	rec := s.metrics.start(fn, tgt.trigger, r.Method)
+	defer func() {
+		rec.done(rw.code(), rw.size, span.SpanContext())
+		span.SetAttributes(attribute.Int("http.response.status_code", rw.code()))
+		if rw.code() >= 500 {
+			span.SetStatus(codes.Error, http.StatusText(rw.code()))
+		}
+	}()
+	s.callFunction(ctx, rw, r, fn, tgt, rec)
+}
+
+// callFunction acquires an instance and proxies, retrying on another
+// instance when connecting fails.
+func (s *Server) callFunction(ctx context.Context, w http.ResponseWriter, r *http.Request, fn *api.Function, tgt target, rec *recorder) {
 	if r.ContentLength > s.cfg.MaxBodyBytes {
 		writeError(w, r, httpx.Errorf(http.StatusRequestEntityTooLarge, "request body of %d bytes is larger than the limit of %d bytes", r.ContentLength, s.cfg.MaxBodyBytes))
 		return
@@ -52,18 +87,22 @@ func (s *Server) serveFunction(w http.ResponseWriter, r *http.Request, tgt targe
 	} else {
 		r.Body = body
 	}
-	rec := s.metrics.start(fn)
-	defer rec.done()
-
 	// fntimeout bounds the time to the response's headers; a stream that
 	// has started runs for as long as the client stays.
-	ctx, cancel := context.WithCancelCause(r.Context())
+	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	b := s.balancerFor(fn)
 	for attempt := 0; ; attempt++ {
 		timer := time.AfterFunc(fn.Spec.FunctionTimeoutDuration(), func() { cancel(errFunctionTimeout) })
-		be, err := b.acquire(ctx, fn)
+		actx, aspan := s.tracer.Start(ctx, "router.get_instance")
+		be, hit, err := b.acquire(actx, fn)
+		aspan.SetAttributes(attribute.Bool("lantern.cache_hit", hit))
+		if !hit {
+			rec.cacheMiss()
+		}
 		if err != nil {
+			aspan.SetStatus(codes.Error, err.Error())
+			aspan.End()
 			timer.Stop()
 			if context.Cause(ctx) == errFunctionTimeout {
 				err = httpx.Errorf(http.StatusGatewayTimeout, "function %q got no instance within its timeout of %ds", fn.Metadata.Name, fn.Spec.FunctionTimeout)
@@ -73,8 +112,16 @@ func (s *Server) serveFunction(w http.ResponseWriter, r *http.Request, tgt targe
 			}
 			return
 		}
-		c := &call{fn: fn, be: be, tgt: tgt, timer: timer}
-		s.proxyOnce(w, r.WithContext(context.WithValue(ctx, callKey{}, c)), b)
+		aspan.SetAttributes(attribute.String("lantern.instance", be.ID))
+		aspan.End()
+		c := &call{fn: fn, be: be, tgt: tgt, timer: timer, rec: rec}
+		pctx, pspan := s.tracer.Start(ctx, "router.proxy", trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(attribute.String("lantern.instance", be.ID), attribute.Int("lantern.attempt", attempt)))
+		s.proxyOnce(w, r.WithContext(context.WithValue(pctx, callKey{}, c)), b)
+		if c.err != nil {
+			pspan.SetStatus(codes.Error, c.err.Error())
+		}
+		pspan.End()
 		if c.err == nil {
 			return
 		}
@@ -131,6 +178,8 @@ func (s *Server) newProxy() *httputil.ReverseProxy {
 			pr.Out.URL.Path = c.tgt.subpath
 			pr.Out.URL.RawPath = ""
 			pr.Out.Host = pr.In.Host
+			s.prop.Inject(pr.In.Context(), propagation.HeaderCarrier(pr.Out.Header))
+			c.rec.forwarded()
 			pr.SetXForwarded()
 			h := pr.Out.Header
 			h.Set("X-Forwarded-Host", pr.In.Host)
@@ -151,7 +200,7 @@ func (s *Server) newProxy() *httputil.ReverseProxy {
 			c := resp.Request.Context().Value(callKey{}).(*call)
 			c.timer.Stop()
 			c.started = true
-			resp.Header.Set(httpx.RequestIDHeader, resp.Request.Header.Get(httpx.RequestIDHeader))
+			resp.Header.Del(httpx.RequestIDHeader) // the router already set its own
 			return nil
 		},
 		ErrorHandler: func(_ http.ResponseWriter, r *http.Request, err error) {
@@ -192,3 +241,39 @@ func (t *trackingBody) Read(p []byte) (int, error) {
 }
 
 func (t *trackingBody) Close() error { return nil }
+
+// statusWriter records the status and body size of a response. It unwraps
+// for http.ResponseController, so flushing (streaming) still works.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	size   int64
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.size += int64(n)
+	return n, err
+}
+
+func (w *statusWriter) Flush() { _ = http.NewResponseController(w.ResponseWriter).Flush() }
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// code is the status sent, or 499 when the client left before any.
+func (w *statusWriter) code() int {
+	if w.status == 0 {
+		return 499
+	}
+	return w.status
+}

@@ -10,6 +10,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/lantern-faas/lantern/platform/api"
 	"github.com/lantern-faas/lantern/platform/client"
 )
@@ -58,6 +62,9 @@ type Server struct {
 	metrics   *metrics
 	proxy     *httputil.ReverseProxy
 	transport *http.Transport
+	reg       prometheus.Registerer
+	tracer    trace.Tracer
+	prop      propagation.TextMapPropagator
 
 	routes atomic.Pointer[table]
 
@@ -66,7 +73,7 @@ type Server struct {
 }
 
 // New returns a router. Wire OnChange to the informer and call Run.
-func New(cfg Config, instances Instances, objs Objects, logger *slog.Logger) *Server {
+func New(cfg Config, instances Instances, objs Objects, logger *slog.Logger, opts ...Option) *Server {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -86,8 +93,12 @@ func New(cfg Config, instances Instances, objs Objects, logger *slog.Logger) *Se
 	s := &Server{
 		cfg: cfg, instances: instances, objs: objs, logger: logger,
 		balancers: map[client.NamespacedName]*balancer{},
-		metrics:   newMetrics(),
 	}
+	s.tracer, s.prop = defaultTracing()
+	for _, o := range opts {
+		o(s)
+	}
+	s.metrics = newMetrics(s.reg)
 	// One keep-alive transport shared by every request.
 	s.transport = &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,

@@ -21,6 +21,7 @@ import (
 	"github.com/lantern-faas/lantern/platform/poolmgr"
 	"github.com/lantern-faas/lantern/platform/router"
 	"github.com/lantern-faas/lantern/platform/store/boltstore"
+	"github.com/lantern-faas/lantern/telemetry"
 )
 
 // runAll runs every role in one process. The router calls the poolmgr
@@ -32,7 +33,11 @@ func runAll(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 		return err
 	}
 	defer st.Close()
-	ctrl := controller.New(controller.Config{MaxCodeBytes: o.maxCodeBytes}, st, logger.With("component", "controller"))
+	tel, err := newTelemetry(ctx, o, "lanternd")
+	if err != nil {
+		return err
+	}
+	defer tel.shutdown()
 	apiLn, err := listen("--api-addr", o.apiAddr)
 	if err != nil {
 		return err
@@ -43,14 +48,16 @@ func runAll(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 	}
 	cc := client.NewController("http://"+apiLn.Addr().String(), nil)
 	inf := client.NewInformer(cc, logger.With("component", "informer"))
-	pm, err := newPoolmgr(o, cc, inf, logger)
+	pm, err := newPoolmgr(o, cc, inf, logger, tel)
 	if err != nil {
 		return err
 	}
-	rt := newRouter(o, pm, inf, logger)
+	rt := newRouter(o, pm, inf, logger, tel)
+	ctrl := controller.New(controller.Config{MaxCodeBytes: o.maxCodeBytes}, st, logger.With("component", "controller"),
+		controller.WithRegisterer(tel.reg), controller.WithColdStarts(pm))
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return serve(gctx, apiLn, ctrl.Handler(), logger) })
+	g.Go(func() error { return serve(gctx, apiLn, tel.withMetrics(ctrl.Handler()), logger) })
 	g.Go(func() error { return inf.Run(gctx) })
 	g.Go(func() error { return pm.Run(gctx) })
 	g.Go(func() error { return rt.Run(gctx) })
@@ -70,20 +77,31 @@ func runController(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 		return err
 	}
 	defer st.Close()
-	ctrl := controller.New(controller.Config{MaxCodeBytes: o.maxCodeBytes}, st, logger)
+	tel, err := newTelemetry(cmd.Context(), o, "lantern-controller")
+	if err != nil {
+		return err
+	}
+	defer tel.shutdown()
+	ctrl := controller.New(controller.Config{MaxCodeBytes: o.maxCodeBytes}, st, logger,
+		controller.WithRegisterer(tel.reg), controller.WithColdStarts(client.NewPoolmgr(o.poolmgrURL, nil)))
 	ln, err := listen("--api-addr", o.apiAddr)
 	if err != nil {
 		return err
 	}
 	logger.Info("controller ready", "api", "http://"+ln.Addr().String())
-	return serve(cmd.Context(), ln, ctrl.Handler(), logger)
+	return serve(cmd.Context(), ln, tel.withMetrics(ctrl.Handler()), logger)
 }
 
 func runPoolmgr(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 	ctx := cmd.Context()
 	cc := client.NewController(o.controllerURL, nil)
 	inf := client.NewInformer(cc, logger.With("component", "informer"))
-	pm, err := newPoolmgr(o, cc, inf, logger)
+	tel, err := newTelemetry(ctx, o, "lantern-poolmgr")
+	if err != nil {
+		return err
+	}
+	defer tel.shutdown()
+	pm, err := newPoolmgr(o, cc, inf, logger, tel)
 	if err != nil {
 		return err
 	}
@@ -94,7 +112,7 @@ func runPoolmgr(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return inf.Run(gctx) })
 	g.Go(func() error { return pm.Run(gctx) })
-	g.Go(func() error { return serve(gctx, ln, pm.Handler(), logger) })
+	g.Go(func() error { return serve(gctx, ln, tel.withMetrics(pm.Handler()), logger) })
 	logger.Info("poolmgr ready", "addr", "http://"+ln.Addr().String(), "controller", o.controllerURL)
 	return g.Wait()
 }
@@ -103,12 +121,22 @@ func runRouter(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 	ctx := cmd.Context()
 	cc := client.NewController(o.controllerURL, nil)
 	inf := client.NewInformer(cc, logger.With("component", "informer"))
-	rt := newRouter(o, client.NewPoolmgr(o.poolmgrURL, nil), inf, logger)
+	tel, err := newTelemetry(ctx, o, "lantern-router")
+	if err != nil {
+		return err
+	}
+	defer tel.shutdown()
+	rt := newRouter(o, client.NewPoolmgr(o.poolmgrURL, nil), inf, logger, tel)
 	ln, err := listen("--router-addr", o.routerAddr)
 	if err != nil {
 		return err
 	}
+	mln, err := listen("--metrics-addr", o.metricsAddr)
+	if err != nil {
+		return err
+	}
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return serve(gctx, mln, tel.withMetrics(http.NotFoundHandler()), logger) })
 	g.Go(func() error { return inf.Run(gctx) })
 	g.Go(func() error { return rt.Run(gctx) })
 	g.Go(func() error {
@@ -122,7 +150,7 @@ func runRouter(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 }
 
 // newPoolmgr wires a poolmgr with local processes and the fetcher.
-func newPoolmgr(o *options, cc *client.Controller, inf *client.Informer, logger *slog.Logger) (*poolmgr.Manager, error) {
+func newPoolmgr(o *options, cc *client.Controller, inf *client.Informer, logger *slog.Logger, tel *telemetryDeps) (*poolmgr.Manager, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -146,7 +174,8 @@ func newPoolmgr(o *options, cc *client.Controller, inf *client.Informer, logger 
 		*fetcher.Fetcher
 		*fetcher.Specializer
 	}{f, fetcher.NewSpecializer(nil)}
-	pm := poolmgr.New(poolmgr.Config{ReapInterval: o.reapInterval}, rt, loader, inf, logger.With("component", "poolmgr"))
+	pm := poolmgr.New(poolmgr.Config{ReapInterval: o.reapInterval}, rt, loader, inf, logger.With("component", "poolmgr"),
+		poolmgr.WithRegisterer(tel.reg), poolmgr.WithTracerProvider(tel.tracing.Provider))
 	flog := logger.With("component", "function")
 	pm.SetLineSink(func(l poolmgr.Line) {
 		flog.Info(string(l.Text), "namespace", l.Namespace, "function", l.Function, "instance", l.Instance, "stream", l.Stream)
@@ -155,8 +184,9 @@ func newPoolmgr(o *options, cc *client.Controller, inf *client.Informer, logger 
 	return pm, nil
 }
 
-func newRouter(o *options, inst router.Instances, inf *client.Informer, logger *slog.Logger) *router.Server {
-	rt := router.New(router.Config{MaxBodyBytes: o.maxBodyBytes, QueueTimeout: o.queueTimeout}, inst, inf, logger.With("component", "router"))
+func newRouter(o *options, inst router.Instances, inf *client.Informer, logger *slog.Logger, tel *telemetryDeps) *router.Server {
+	rt := router.New(router.Config{MaxBodyBytes: o.maxBodyBytes, QueueTimeout: o.queueTimeout}, inst, inf, logger.With("component", "router"),
+		router.WithRegisterer(tel.reg), router.WithTracing(tel.tracing.Provider, telemetry.Propagator()))
 	inf.OnChange(rt.OnChange)
 	return rt
 }

@@ -52,7 +52,10 @@ func Classify(err error) (int, api.ErrorBody) {
 		ute *json.UnmarshalTypeError
 		mbe *http.MaxBytesError
 	)
+	var remote interface{ StatusAndBody() (int, api.ErrorBody) }
 	switch {
+	case errors.As(err, &remote):
+		return remote.StatusAndBody()
 	case errors.As(err, &he):
 		return he.Status, api.ErrorBody{Code: codeFor(he.Status), Message: he.Error(), Field: he.Field, Hint: he.Hint}
 	case errors.As(err, &ve):

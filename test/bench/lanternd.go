@@ -1,0 +1,259 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// proc is a child process the harness started.
+type proc struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+}
+
+func startProc(cmd *exec.Cmd) (*proc, error) {
+	// Die with the harness; own group so a signal reaches no one else.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	go func() { p.err = cmd.Wait(); close(p.done) }()
+	return p, nil
+}
+
+func (p *proc) pid() int { return p.cmd.Process.Pid }
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop sends SIGTERM and SIGKILL after grace. It reports whether the process
+// exited within grace.
+func (p *proc) stop(grace time.Duration) bool {
+	if p.exited() {
+		return true
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return true
+	case <-time.After(grace):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		return false
+	}
+}
+
+// lanternd is a running `lanternd all`.
+type lanternd struct {
+	*proc
+	apiURL, routerURL string
+	dataDir           string
+	log               *os.File
+}
+
+// startLanternd starts `lanternd all` on free loopback ports with a fresh
+// data folder and waits until its API and router answer. Its output goes
+// to logPath.
+func startLanternd(ctx context.Context, bin, runtimesDir, logPath string) (*lanternd, error) {
+	apiAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	routerAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	dataDir, err := os.MkdirTemp("", "lantern-bench-")
+	if err != nil {
+		return nil, err
+	}
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "all", "--data-dir", dataDir, "--api-addr", apiAddr, "--router-addr", routerAddr,
+		"--runtimes-dir", runtimesDir, "--log-format", "text", "--log-level", "warn")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	p, err := startProc(cmd)
+	if err != nil {
+		logf.Close()
+		os.RemoveAll(dataDir)
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	l := &lanternd{proc: p, apiURL: "http://" + apiAddr, routerURL: "http://" + routerAddr, dataDir: dataDir, log: logf}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, u := range []string{l.apiURL + "/healthz", l.routerURL + "/router-healthz"} {
+		for !answers(ctx, u) {
+			switch {
+			case p.exited():
+				l.stop()
+				return nil, fmt.Errorf("lanternd exited while starting (%v); see %s", p.err, logPath)
+			case ctx.Err() != nil || time.Now().After(deadline):
+				l.stop()
+				return nil, fmt.Errorf("lanternd did not answer %s within 30s; see %s", u, logPath)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return l, nil
+}
+
+// stop shuts lanternd down gracefully (it stops its instances) and removes
+// its data.
+func (l *lanternd) stop() error {
+	graceful := l.proc.stop(15 * time.Second)
+	l.log.Close()
+	os.RemoveAll(l.dataDir)
+	if !graceful {
+		return errors.New("lanternd did not exit within 15s of SIGTERM and was killed")
+	}
+	return nil
+}
+
+func answers(ctx context.Context, url string) bool {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// python is a Python runtime instance the harness runs itself, without
+// Lantern: the direct baseline.
+type python struct {
+	*proc
+	url    string
+	stderr *bytes.Buffer
+}
+
+// startPython starts server.py on a free port and waits, polling every
+// millisecond, until it accepts connections.
+func startPython(ctx context.Context, serverPy, userfuncDir string) (*python, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	cmd := exec.Command("/usr/bin/python3", serverPy)
+	cmd.Env = append(os.Environ(), "PORT="+port, "USERFUNC_DIR="+userfuncDir, "PYTHONUNBUFFERED=1")
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	p, err := startProc(cmd)
+	if err != nil {
+		return nil, err
+	}
+	py := &python{proc: p, url: "http://" + addr, stderr: &stderr}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return py, nil
+		}
+		if p.exited() || ctx.Err() != nil || time.Now().After(deadline) {
+			py.stop(time.Second)
+			return nil, fmt.Errorf("python runtime did not listen on %s: %s", addr, strings.TrimSpace(stderr.String()))
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// specialize loads the function in file (module hello, function main).
+func (p *python) specialize(ctx context.Context, file string) error {
+	body := fmt.Sprintf(`{"filepath": %q, "functionName": "hello.main", "envVersion": 2}`, file)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url+"/v2/specialize", strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("specialize: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var b bytes.Buffer
+		_, _ = b.ReadFrom(resp.Body)
+		return fmt.Errorf("specialize: HTTP %d: %s", resp.StatusCode, firstLine(b.Bytes()))
+	}
+	return nil
+}
+
+// procStatus returns VmRSS and VmHWM of a process in bytes.
+func procStatus(pid int) (rss, hwm int64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || (k != "VmRSS" && k != "VmHWM") {
+			continue
+		}
+		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("parse %s of %d: %w", k, pid, err)
+		}
+		if k == "VmRSS" {
+			rss = kb << 10
+		} else {
+			hwm = kb << 10
+		}
+	}
+	return rss, hwm, nil
+}
+
+// children returns the pids whose parent is pid: lanternd's instances.
+func children(pid int) []int {
+	var out []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...; comm may hold spaces.
+		rest := string(b[bytes.LastIndexByte(b, ')')+1:])
+		f := strings.Fields(rest)
+		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			out = append(out, child)
+		}
+	}
+	return out
+}

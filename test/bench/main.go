@@ -1,0 +1,282 @@
+// Command bench measures Lantern against its performance targets: cold
+// starts with a warm pool, router overhead on warm calls, throughput, a
+// burst of first calls, 500 concurrent connections and lanternd's idle
+// memory. Baselines are a Python runtime instance run directly and
+// published Fission numbers.
+//
+//	go build -o bin/ ./platform/cmd/... && go run ./test/bench -out .bench
+//
+// It starts one `lanternd all` on free loopback ports, writes report.md and
+// PNG plots to -out, and prints the table. It exits non-zero only when the
+// harness itself fails; a missed target is a FAIL row.
+package main
+
+import (
+	"context"
+	"debug/buildinfo"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/lantern-faas/lantern/platform/api"
+	"github.com/lantern-faas/lantern/platform/client"
+)
+
+// params are the run's sizes; -quick shrinks them to a smoke run.
+type params struct {
+	quick      bool
+	coldN      int           // fresh functions, one first call each
+	coldGap    time.Duration // pause after each, for the pool to refill
+	freshN     int           // fresh-process baseline runs
+	warmCalls  int           // sequential calls per path
+	warmBatch  int
+	tputConns  int
+	tputDur    time.Duration
+	tputRounds int
+	burstFns   int
+	burstWidth int
+	burstGap   time.Duration
+	hiConns    int
+	hiDur      time.Duration
+}
+
+func fullParams() params {
+	return params{
+		coldN: 60, coldGap: 400 * time.Millisecond, freshN: 5,
+		warmCalls: 3000, warmBatch: 300,
+		tputConns: 50, tputDur: 5 * time.Second, tputRounds: 2,
+		burstFns: 3, burstWidth: 10, burstGap: 2 * time.Second,
+		hiConns: 500, hiDur: 10 * time.Second,
+	}
+}
+
+func quickParams() params {
+	p := fullParams()
+	p.quick = true
+	p.coldN, p.freshN, p.warmCalls = 10, 2, 600
+	p.tputDur, p.tputRounds = time.Second, 1
+	p.burstFns, p.hiDur = 1, 2*time.Second
+	return p
+}
+
+var started = time.Now()
+
+// progress prints a timestamped line to stderr.
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "[%5.1fs] %s\n", time.Since(started).Seconds(), fmt.Sprintf(format, args...))
+}
+
+func main() {
+	out := flag.String("out", ".bench", "folder for report.md, the plots and lanternd.log")
+	quick := flag.Bool("quick", false, "short smoke run with small counts")
+	bin := flag.String("lanternd", "bin/lanternd", "lanternd binary (build it with go build -o bin/ ./platform/cmd/...)")
+	flag.Parse()
+	p := fullParams()
+	if *quick {
+		p = quickParams()
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, p, *out, *bin); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, p params, out, bin string) (err error) {
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	if !filepath.IsAbs(bin) {
+		bin = filepath.Join(root, bin)
+	}
+	if _, err := os.Stat(bin); err != nil {
+		return fmt.Errorf("%w (build it: go build -o bin/ ./platform/cmd/...)", err)
+	}
+	runtimes := filepath.Join(root, "platform", "environments")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "lantern-bench-fn-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	hello, err := writeHello(tmp)
+	if err != nil {
+		return err
+	}
+
+	r := &results{machine: describeMachine(bin, root), params: p}
+	b := &bench{p: p, serverPy: filepath.Join(runtimes, "python", "server.py"), tmp: tmp, r: r}
+	progress("machine: %d CPUs, %s; lanternd %s", r.machine.CPUs, r.machine.CPU, r.machine.Lanternd)
+	if r.machine.Stale {
+		progress("warning: %s is older than the platform sources; rebuild it", bin)
+	}
+
+	progress("fresh-process baseline: start server.py, specialize, call once (%d runs)", p.freshN)
+	if err := b.freshProcess(ctx, hello); err != nil {
+		return err
+	}
+
+	progress("starting lanternd all")
+	d, err := startLanternd(ctx, bin, runtimes, filepath.Join(out, "lanternd.log"))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		progress("stopping lanternd")
+		if serr := d.stop(); err == nil {
+			err = serr
+		}
+	}()
+	time.Sleep(time.Second) // settle
+	if r.rssStart, _, err = procStatus(d.pid()); err != nil {
+		return err
+	}
+	progress("lanternd RSS after start: %s", mb(r.rssStart))
+
+	b.ctrl, b.routerURL = client.NewController(d.apiURL, nil), d.routerURL
+	env := &api.Environment{Metadata: api.Metadata{Name: envName, Namespace: namespace},
+		Spec: api.EnvironmentSpec{Runtime: "python", Poolsize: poolsize}}
+	if err := b.ctrl.Create(ctx, env); err != nil {
+		return fmt.Errorf("create environment: %w", err)
+	}
+	py, err := startPython(ctx, b.serverPy, tmp)
+	if err != nil {
+		return err
+	}
+	defer py.stop(2 * time.Second)
+	if err := py.specialize(ctx, hello); err != nil {
+		return err
+	}
+
+	steps := []struct {
+		name string
+		run  func() error
+	}{
+		{fmt.Sprintf("warm calls: %d sequential GETs each, direct vs router", p.warmCalls), func() error { return b.warmCalls(ctx, py.url+"/") }},
+		{fmt.Sprintf("cold starts: first call of %d fresh functions, %s apart", p.coldN, p.coldGap), func() error { return b.coldStarts(ctx) }},
+		{fmt.Sprintf("throughput: %d connections, %s × %d rounds, direct vs router", p.tputConns, p.tputDur, p.tputRounds), func() error { return b.throughput(ctx, py.url+"/") }},
+		{fmt.Sprintf("bursts: %d simultaneous first calls to %d fresh functions", p.burstWidth, p.burstFns), func() error { return b.bursts(ctx) }},
+		{fmt.Sprintf("high concurrency: %d connections to one function for %s", p.hiConns, p.hiDur), func() error { return b.highConcurrency(ctx, d.pid()) }},
+	}
+	for _, s := range steps {
+		progress("%s", s.name)
+		if err := s.run(); err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+	}
+
+	time.Sleep(3 * time.Second) // idle
+	if r.rssEnd, r.rssPeak, err = procStatus(d.pid()); err != nil {
+		return err
+	}
+	progress("lanternd RSS when idle after the run: %s (peak %s)", mb(r.rssEnd), mb(r.rssPeak))
+	if d.exited() {
+		return errors.New("lanternd exited during the run; see lanternd.log")
+	}
+
+	rows := buildRows(r)
+	report := filepath.Join(out, "report.md")
+	plots, err := writePlots(out, r)
+	if err != nil {
+		return err
+	}
+	if err := writeReport(report, r, rows, plots); err != nil {
+		return err
+	}
+	fmt.Println()
+	printTable(os.Stdout, rows)
+	fmt.Printf("\nreport: %s\nplots: %s\n", report, strings.Join(plots, ", "))
+	return nil
+}
+
+// moduleRoot finds the folder holding go.mod upward from the working folder.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("go.mod not found: run from the Lantern repository")
+		}
+		dir = parent
+	}
+}
+
+// machine describes where the numbers come from.
+type machine struct {
+	CPUs      int
+	CPU       string
+	Kernel    string
+	GoHarness string
+	Lanternd  string // Go version and VCS revision of the binary
+	Python    string
+	Stale     bool // the binary is older than the platform sources
+	Date      string
+}
+
+func describeMachine(bin, root string) machine {
+	m := machine{CPUs: runtime.NumCPU(), GoHarness: runtime.Version(), Date: time.Now().UTC().Format(time.RFC3339)}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPU = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	if out, err := exec.Command("/usr/bin/python3", "--version").CombinedOutput(); err == nil {
+		m.Python = strings.TrimSpace(string(out))
+	}
+	if bi, err := buildinfo.ReadFile(bin); err == nil {
+		m.Lanternd = bi.GoVersion
+		var rev, dirty string
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value[:min(12, len(s.Value))]
+			case "vcs.modified":
+				if s.Value == "true" {
+					dirty = "+dirty"
+				}
+			}
+		}
+		if rev != "" {
+			m.Lanternd += ", " + rev + dirty
+		}
+	}
+	if st, err := os.Stat(bin); err == nil {
+		_ = filepath.WalkDir(filepath.Join(root, "platform"), func(path string, e fs.DirEntry, err error) error {
+			if err == nil && !e.IsDir() && strings.HasSuffix(path, ".go") && !strings.HasSuffix(path, "_test.go") {
+				if info, err := e.Info(); err == nil && info.ModTime().After(st.ModTime()) {
+					m.Stale = true
+					return filepath.SkipAll
+				}
+			}
+			return nil
+		})
+	}
+	return m
+}
+
+func mb(b int64) string { return fmt.Sprintf("%.1f MB", float64(b)/(1<<20)) }

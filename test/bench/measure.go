@@ -1,0 +1,285 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/lantern-faas/lantern/platform/api"
+	"github.com/lantern-faas/lantern/platform/client"
+)
+
+const (
+	namespace = "default"
+	envName   = "py"
+	poolsize  = 3
+)
+
+// helloCode is the benchmarked function. tag goes into a comment so that
+// every fresh function has its own package (and checksum): the poolmgr
+// caches packages by checksum, and a real new function is never cached.
+func helloCode(tag string) []byte {
+	return fmt.Appendf(nil, "# %s\ndef main():\n    return %q\n", tag, helloBody)
+}
+
+// results is everything one run measured.
+type results struct {
+	machine machine
+	params  params
+
+	fresh     []time.Duration // fresh process: start, specialize, first call
+	freshErrs errTally
+
+	cold     []time.Duration // first calls with a warm pool, via the router
+	coldErrs errTally
+
+	warmDirect, warmRouter []time.Duration
+	warmErrs               errTally
+
+	tputDirect, tputRouter []loadResult
+
+	burst     []time.Duration
+	burstErrs errTally
+
+	hi          loadResult // many connections to one function
+	hiInstances int        // instances the function scaled to
+
+	rssStart, rssEnd, rssPeak int64
+}
+
+// bench holds what the measurements share.
+type bench struct {
+	p         params
+	ctrl      *client.Controller
+	routerURL string
+	serverPy  string
+	tmp       string // hello.py for the direct instances lives here
+	r         *results
+}
+
+func (b *bench) fnURL(name string) string {
+	return b.routerURL + "/fn/" + namespace + "/" + name
+}
+
+// createFunction creates a hello function in the python environment.
+func (b *bench) createFunction(ctx context.Context, name string, spec api.FunctionSpec, code []byte) error {
+	spec.Environment = envName
+	spec.Entrypoint = "hello.main"
+	fn := &api.Function{
+		Metadata: api.Metadata{Name: name, Namespace: namespace},
+		Spec:     spec,
+		Code:     &api.Code{Filename: "hello.py", Data: code},
+	}
+	if err := b.ctrl.Create(ctx, fn); err != nil {
+		return fmt.Errorf("create function %s: %w", name, err)
+	}
+	return nil
+}
+
+// waitCallable calls url until it answers with the hello body: setup, not
+// measured.
+func waitCallable(ctx context.Context, url string, timeout time.Duration) error {
+	c := newClient(1)
+	defer c.CloseIdleConnections()
+	deadline := time.Now().Add(timeout)
+	for {
+		_, err := get(ctx, c, url)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			return fmt.Errorf("%s never answered: %w", url, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// freshProcess measures the no-pool baseline: start server.py, specialize,
+// call once, n times.
+func (b *bench) freshProcess(ctx context.Context, file string) error {
+	b.r.freshErrs = errTally{}
+	for i := range b.p.freshN {
+		start := time.Now()
+		py, err := startPython(ctx, b.serverPy, b.tmp)
+		if err != nil {
+			return err
+		}
+		c := newClient(1)
+		err = py.specialize(ctx, file)
+		if err == nil {
+			_, err = get(ctx, c, py.url+"/")
+		}
+		d := time.Since(start)
+		c.CloseIdleConnections()
+		py.stop(2 * time.Second)
+		if err != nil {
+			b.r.freshErrs.add(err)
+			continue
+		}
+		b.r.fresh = append(b.r.fresh, d)
+		progress("fresh process %d/%d: %s", i+1, b.p.freshN, ms(d))
+	}
+	return nil
+}
+
+// coldStarts times the first call of coldN fresh functions through the
+// router, each one a specialization of a warm generic instance.
+func (b *bench) coldStarts(ctx context.Context) error {
+	names := make([]string, b.p.coldN)
+	for i := range names {
+		names[i] = fmt.Sprintf("cold-%03d", i)
+		if err := b.createFunction(ctx, names[i], api.FunctionSpec{}, helloCode(names[i])); err != nil {
+			return err
+		}
+	}
+	// Let the router and poolmgr see the functions and the pool refill.
+	time.Sleep(b.p.coldGap + 500*time.Millisecond)
+	c := newClient(1)
+	defer c.CloseIdleConnections()
+	b.r.coldErrs = errTally{}
+	for i, name := range names {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		// Keep the connection to the router open and warm.
+		if !answersWith(ctx, c, b.routerURL+"/router-healthz") {
+			return fmt.Errorf("router stopped answering")
+		}
+		d, err := get(ctx, c, b.fnURL(name))
+		if err != nil {
+			b.r.coldErrs.add(err)
+		} else {
+			b.r.cold = append(b.r.cold, d)
+		}
+		if (i+1)%10 == 0 || i+1 == len(names) {
+			progress("cold start %d/%d: last %s, p50 so far %s, errors %d", i+1, len(names), ms(d), ms(pct(b.r.cold, 50)), b.r.coldErrs.total())
+		}
+		time.Sleep(b.p.coldGap)
+	}
+	// Free the instances: 60 idle Python processes would skew what follows.
+	for _, name := range names {
+		if err := b.ctrl.Delete(ctx, api.KindFunction, namespace, name); err != nil {
+			return fmt.Errorf("delete function %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func answersWith(ctx context.Context, c *http.Client, url string) bool {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// warmCalls compares sequential keep-alive calls to the direct instance and
+// to the router, in interleaved batches so both share the machine's noise.
+func (b *bench) warmCalls(ctx context.Context, directURL string) error {
+	if err := b.createFunction(ctx, "warm", api.FunctionSpec{}, helloCode("warm")); err != nil {
+		return err
+	}
+	if err := waitCallable(ctx, b.fnURL("warm"), 30*time.Second); err != nil {
+		return err
+	}
+	direct, router := newClient(1), newClient(1)
+	defer direct.CloseIdleConnections()
+	defer router.CloseIdleConnections()
+	b.r.warmErrs = errTally{}
+	// Warm up both paths (connections, Python's caches, Go's pools).
+	sequential(ctx, direct, directURL, 200, b.r.warmErrs)
+	sequential(ctx, router, b.fnURL("warm"), 200, b.r.warmErrs)
+	batches := b.p.warmCalls / b.p.warmBatch
+	for i := range batches {
+		b.r.warmDirect = append(b.r.warmDirect, sequential(ctx, direct, directURL, b.p.warmBatch, b.r.warmErrs)...)
+		b.r.warmRouter = append(b.r.warmRouter, sequential(ctx, router, b.fnURL("warm"), b.p.warmBatch, b.r.warmErrs)...)
+		if (i+1)%(max(1, batches/3)) == 0 || i+1 == batches {
+			progress("warm calls %d/%d: p50 direct %s, router %s", (i+1)*b.p.warmBatch, batches*b.p.warmBatch,
+				us(pct(b.r.warmDirect, 50)), us(pct(b.r.warmRouter, 50)))
+		}
+	}
+	return ctx.Err()
+}
+
+// throughput runs the same closed-loop load against the direct instance and
+// the router, alternating, so both see one Python process.
+func (b *bench) throughput(ctx context.Context, directURL string) error {
+	spec := api.FunctionSpec{RequestsPerPod: b.p.tputConns, Concurrency: 1}
+	if err := b.createFunction(ctx, "tput", spec, helloCode("tput")); err != nil {
+		return err
+	}
+	url := b.fnURL("tput")
+	if err := waitCallable(ctx, url, 30*time.Second); err != nil {
+		return err
+	}
+	closedLoop(ctx, url, b.p.tputConns, time.Second/2) // warm-up
+	closedLoop(ctx, directURL, b.p.tputConns, time.Second/2)
+	for i := range b.p.tputRounds {
+		d := closedLoop(ctx, directURL, b.p.tputConns, b.p.tputDur)
+		b.r.tputDirect = append(b.r.tputDirect, d)
+		progress("throughput round %d/%d, direct: %.0f rps, %d errors", i+1, b.p.tputRounds, d.RPS(), d.Errs.total())
+		r := closedLoop(ctx, url, b.p.tputConns, b.p.tputDur)
+		b.r.tputRouter = append(b.r.tputRouter, r)
+		progress("throughput round %d/%d, router: %.0f rps, %d errors", i+1, b.p.tputRounds, r.RPS(), r.Errs.total())
+	}
+	return ctx.Err()
+}
+
+// bursts sends burstWidth simultaneous first calls to each of burstFns
+// fresh functions (one request per instance).
+func (b *bench) bursts(ctx context.Context) error {
+	b.r.burstErrs = errTally{}
+	for i := range b.p.burstFns {
+		name := fmt.Sprintf("burst-%d", i)
+		if err := b.createFunction(ctx, name, api.FunctionSpec{RequestsPerPod: 1}, helloCode(name)); err != nil {
+			return err
+		}
+		time.Sleep(b.p.burstGap) // the pool refills after the previous burst
+		c := newClient(b.p.burstWidth)
+		// Open the connections first: the burst measures the platform.
+		burst(ctx, c, b.routerURL+"/router-healthz", b.p.burstWidth, errTally{})
+		lat := burst(ctx, c, b.fnURL(name), b.p.burstWidth, b.r.burstErrs)
+		c.CloseIdleConnections()
+		b.r.burst = append(b.r.burst, lat...)
+		progress("burst %d/%d: %d first calls, p50 %s, max %s, errors %d", i+1, b.p.burstFns, b.p.burstWidth,
+			ms(pct(lat, 50)), ms(pct(lat, 100)), b.r.burstErrs.total())
+	}
+	return ctx.Err()
+}
+
+// highConcurrency keeps hiConns connections busy on one function that
+// starts cold (one warm-up call) and has to scale out.
+func (b *bench) highConcurrency(ctx context.Context, lanterndPID int) error {
+	spec := api.FunctionSpec{RequestsPerPod: 100}
+	if err := b.createFunction(ctx, "many", spec, helloCode("many")); err != nil {
+		return err
+	}
+	url := b.fnURL("many")
+	// Instances started meanwhile are this function's: every other one is
+	// idle and far from its idle timeout, and the pool only replaces what
+	// the function takes.
+	before := len(children(lanterndPID))
+	if err := waitCallable(ctx, url, 30*time.Second); err != nil {
+		return err
+	}
+	time.Sleep(b.p.coldGap) // pool refilled
+	b.r.hi = closedLoop(ctx, url, b.p.hiConns, b.p.hiDur)
+	b.r.hiInstances = len(children(lanterndPID)) - before
+	progress("%d connections for %s: %.0f rps, %d errors (%.2f %%), %d instances", b.p.hiConns, b.p.hiDur,
+		b.r.hi.RPS(), b.r.hi.Errs.total(), b.r.hi.ErrPct(), b.r.hiInstances)
+	return ctx.Err()
+}
+
+// writeHello writes the direct instances' hello.py and returns its path.
+func writeHello(dir string) (string, error) {
+	file := filepath.Join(dir, "hello.py")
+	return file, os.WriteFile(file, helloCode("direct"), 0o644)
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/1e6) }
+func us(d time.Duration) string { return fmt.Sprintf("%d µs", d.Microseconds()) }

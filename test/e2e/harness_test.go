@@ -1,0 +1,776 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lantern-faas/lantern/platform/api"
+	"github.com/lantern-faas/lantern/platform/client"
+)
+
+// Paths and the outcome of the one-time setup done by TestMain.
+var (
+	repoRoot    string // the module root, two levels up from this package
+	runtimesDir string // platform/environments
+	fixtures    string // test/fixtures
+	binDir      string // where lanternd and lantern were built
+	setupErr    error  // why the binaries or runtimes are unusable
+)
+
+const (
+	systemPython = "/usr/bin/python3" // what lanternd runs the python runtime with
+	setupHint    = "run: bash platform/environments/setup.sh"
+	readyTimeout = 20 * time.Second
+	stopTimeout  = 15 * time.Second
+	logTailLines = 50
+)
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	// The tests mostly wait on processes and sleeps, not on the CPU: let
+	// more of them run side by side than go test's default of GOMAXPROCS,
+	// unless -parallel was given.
+	parallelSet := false
+	flag.Visit(func(f *flag.Flag) { parallelSet = parallelSet || f.Name == "test.parallel" })
+	if !parallelSet {
+		_ = flag.Set("test.parallel", "6")
+	}
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	wd, err := os.Getwd()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	repoRoot = filepath.Clean(filepath.Join(wd, "..", ".."))
+	runtimesDir = filepath.Join(repoRoot, "platform", "environments")
+	fixtures = filepath.Join(repoRoot, "test", "fixtures")
+	dir, err := os.MkdirTemp("", "lantern-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	if os.Getenv("LANTERN_E2E_KEEP") == "" {
+		defer os.RemoveAll(dir)
+	}
+	binDir = dir
+	setupErr = errors.Join(build(dir), checkRuntimes())
+	if setupErr != nil {
+		// Every test fails with this message; say it once up front too.
+		fmt.Fprintln(os.Stderr, "e2e setup failed:", setupErr)
+	}
+	return m.Run()
+}
+
+// build compiles lanternd and lantern into dir, with the race detector
+// unless LANTERN_E2E_RACE=0.
+func build(dir string) error {
+	args := []string{"build"}
+	if os.Getenv("LANTERN_E2E_RACE") != "0" {
+		args = append(args, "-race")
+	}
+	args = append(args, "-o", dir+string(filepath.Separator), "./platform/cmd/lanternd", "./platform/cmd/lantern")
+	cmd := exec.Command("go", args...)
+	cmd.Dir = repoRoot
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+// checkRuntimes makes sure the python and nodejs runtimes can start.
+func checkRuntimes() error {
+	var errs []error
+	if out, err := exec.Command(systemPython, "-c", "import flask, gevent").CombinedOutput(); err != nil {
+		errs = append(errs, fmt.Errorf("the python runtime needs %s with flask and gevent (%s): %v: %s", systemPython, setupHint, err, bytes.TrimSpace(out)))
+	}
+	if _, err := exec.LookPath("node"); err != nil {
+		errs = append(errs, fmt.Errorf("the nodejs runtime needs node in PATH (%s): %v", setupHint, err))
+	}
+	if _, err := os.Stat(filepath.Join(runtimesDir, "nodejs", "node_modules", "express", "package.json")); err != nil {
+		errs = append(errs, fmt.Errorf("the nodejs runtime needs its npm packages (%s): %v", setupHint, err))
+	}
+	return errors.Join(errs...)
+}
+
+// requireSetup fails the test when the binaries or runtimes are unusable.
+func requireSetup(t *testing.T) {
+	t.Helper()
+	if setupErr != nil {
+		t.Fatalf("e2e setup failed: %v", setupErr)
+	}
+}
+
+// fixture returns the path of a file under test/fixtures/functions.
+func fixture(parts ...string) string {
+	return filepath.Join(append([]string{fixtures, "functions"}, parts...)...)
+}
+
+// ---------------------------------------------------------------------------
+// Processes
+
+// proc is one lanternd process whose output goes to a log file.
+type proc struct {
+	name    string
+	cmd     *exec.Cmd
+	logPath string
+	done    chan struct{}
+	err     error // the result of Wait, once done is closed
+	stopped bool
+}
+
+func startProc(name, logPath string, args ...string) (*proc, error) {
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	cmd := exec.Command(filepath.Join(binDir, "lanternd"), args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Dir = filepath.Dir(logPath)
+	cmd.Env = append(withoutLanternEnv(os.Environ()), "GORACE=halt_on_error=0")
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &proc{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+func (p *proc) pid() int { return p.cmd.Process.Pid }
+
+func (p *proc) alive() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// stop sends SIGTERM and waits; a process that does not exit in time, or
+// exits with an error, fails the test.
+func (p *proc) stop(t *testing.T) {
+	t.Helper()
+	if p.stopped {
+		return
+	}
+	p.stopped = true
+	if !p.alive() {
+		t.Errorf("%s (pid %d) had already exited: %v", p.name, p.pid(), p.err)
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+		if p.err != nil {
+			t.Errorf("%s (pid %d) exited with %v after SIGTERM; want a clean exit", p.name, p.pid(), p.err)
+		}
+	case <-time.After(stopTimeout):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		t.Errorf("%s (pid %d) did not exit within %s of SIGTERM; killed it", p.name, p.pid(), stopTimeout)
+	}
+}
+
+// tail returns the last n lines of the log.
+func (p *proc) tail(n int) string {
+	data, err := os.ReadFile(p.logPath)
+	if err != nil {
+		return fmt.Sprintf("(cannot read %s: %v)", p.logPath, err)
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func withoutLanternEnv(env []string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "LANTERN_") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// freeAddr returns a loopback address nobody listens on right now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("pick a free port: %v", err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// ---------------------------------------------------------------------------
+// lanternd
+
+// lanternd is a running Lantern: one "lanternd all" process, or the
+// controller, poolmgr and router as three processes.
+type lanternd struct {
+	t       *testing.T
+	roles   bool     // separate processes
+	dataDir string   // --data-dir (of the controller and the poolmgr)
+	extra   []string // extra flags given to every process
+	gen     int      // how many times it was started, for log names
+
+	apiAddr, routerAddr, poolmgrAddr string
+	APIURL, RouterURL, PoolmgrURL    string
+
+	procs   []*proc // in start order
+	allLogs []string
+	Client  *client.Controller
+}
+
+// startAll starts "lanternd all" with the extra flags and waits until the
+// API and the router answer. It is stopped when the test ends.
+func startAll(t *testing.T, extra ...string) *lanternd {
+	return start(t, false, extra)
+}
+
+// startRoles starts the controller, the poolmgr and the router as three
+// processes talking over HTTP.
+func startRoles(t *testing.T, extra ...string) *lanternd {
+	return start(t, true, extra)
+}
+
+func start(t *testing.T, roles bool, extra []string) *lanternd {
+	t.Helper()
+	requireSetup(t)
+	l := &lanternd{t: t, roles: roles, dataDir: filepath.Join(t.TempDir(), "data"), extra: extra}
+	t.Cleanup(l.cleanup)
+	l.launch(true)
+	return l
+}
+
+// launch starts the processes; newPorts picks fresh ports (a restart keeps
+// the old ones, as a user's would). A port taken meanwhile by someone else
+// is retried with new ports.
+func (l *lanternd) launch(newPorts bool) {
+	t := l.t
+	t.Helper()
+	var lastErr error
+	for attempt := 0; attempt < 4; attempt++ {
+		if newPorts || attempt > 0 {
+			l.apiAddr, l.routerAddr, l.poolmgrAddr = freeAddr(t), freeAddr(t), freeAddr(t)
+		}
+		l.APIURL, l.RouterURL, l.PoolmgrURL = "http://"+l.apiAddr, "http://"+l.routerAddr, "http://"+l.poolmgrAddr
+		l.Client = client.NewController(l.APIURL, nil)
+		l.gen++
+		err := l.startProcs()
+		if err == nil {
+			return
+		}
+		lastErr = err
+		l.killProcs()
+		if !strings.Contains(err.Error(), "address already in use") {
+			break
+		}
+		t.Logf("port clash, retrying with new ports: %v", err)
+	}
+	t.Fatalf("lanternd did not start: %v", lastErr)
+}
+
+func (l *lanternd) startProcs() error {
+	common := []string{"--log-format", "text", "--runtimes-dir", runtimesDir}
+	dir := filepath.Dir(l.dataDir)
+	var specs []struct {
+		name   string
+		args   []string
+		health string
+	}
+	add := func(name, health string, args ...string) {
+		specs = append(specs, struct {
+			name   string
+			args   []string
+			health string
+		}{name, append(append(args, common...), l.extra...), health})
+	}
+	if l.roles {
+		add("controller", l.APIURL+"/healthz", "controller", "--api-addr", l.apiAddr, "--data-dir", filepath.Join(l.dataDir, "controller"))
+		add("poolmgr", l.PoolmgrURL+"/healthz", "poolmgr", "--poolmgr-addr", l.poolmgrAddr, "--controller-url", l.APIURL,
+			"--data-dir", filepath.Join(l.dataDir, "poolmgr"))
+		add("router", l.RouterURL+"/router-healthz", "router", "--router-addr", l.routerAddr, "--controller-url", l.APIURL,
+			"--poolmgr-url", l.PoolmgrURL)
+	} else {
+		add("lanternd", "", "all", "--data-dir", l.dataDir, "--api-addr", l.apiAddr, "--router-addr", l.routerAddr)
+	}
+	for _, s := range specs {
+		logPath := filepath.Join(dir, fmt.Sprintf("%s-%d.log", s.name, l.gen))
+		l.allLogs = append(l.allLogs, logPath)
+		p, err := startProc(s.name, logPath, s.args...)
+		if err != nil {
+			return err
+		}
+		l.procs = append(l.procs, p)
+		health := []string{s.health}
+		if s.health == "" {
+			health = []string{l.APIURL + "/healthz", l.RouterURL + "/router-healthz"}
+		}
+		if err := waitHealthy(p, health); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// waitHealthy polls the URLs until they answer 200, for up to readyTimeout.
+func waitHealthy(p *proc, urls []string) error {
+	hc := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(readyTimeout)
+	for _, u := range urls {
+		for {
+			resp, err := hc.Get(u)
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					break
+				}
+				err = fmt.Errorf("status %d", resp.StatusCode)
+			}
+			if !p.alive() {
+				return fmt.Errorf("%s exited before %s answered (%v); its log:\n%s", p.name, u, p.err, p.tail(logTailLines))
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s: %s did not answer within %s (%v); its log:\n%s", p.name, u, readyTimeout, err, p.tail(logTailLines))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// stopProcs stops the processes in reverse start order.
+func (l *lanternd) stopProcs(t *testing.T) {
+	t.Helper()
+	for i := len(l.procs) - 1; i >= 0; i-- {
+		l.procs[i].stop(t)
+	}
+	l.procs = nil
+}
+
+// killProcs kills what a failed launch left running.
+func (l *lanternd) killProcs() {
+	for _, p := range l.procs {
+		p.stopped = true
+		if p.alive() {
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+	}
+	l.procs = nil
+}
+
+// Stop stops lanternd with SIGTERM and checks that it exits cleanly and
+// leaves no instance behind.
+func (l *lanternd) Stop() {
+	l.t.Helper()
+	l.stopProcs(l.t)
+	l.checkNoLeftovers()
+}
+
+// Restart stops lanternd and starts it again on the same data folder and
+// ports.
+func (l *lanternd) Restart() {
+	l.t.Helper()
+	l.Stop()
+	l.launch(false)
+}
+
+// Alive reports whether every lanternd process is still running.
+func (l *lanternd) Alive() error {
+	for _, p := range l.procs {
+		if !p.alive() {
+			return fmt.Errorf("%s (pid %d) exited: %v; its log:\n%s", p.name, p.pid(), p.err, p.tail(logTailLines))
+		}
+	}
+	return nil
+}
+
+// PID is the pid of the process that runs instances (lanternd all, or the
+// poolmgr).
+func (l *lanternd) PID() int {
+	for _, p := range l.procs {
+		if p.name == "lanternd" || p.name == "poolmgr" {
+			return p.pid()
+		}
+	}
+	l.t.Fatal("no lanternd process runs instances")
+	return 0
+}
+
+func (l *lanternd) cleanup() {
+	t := l.t
+	l.stopProcs(t)
+	l.checkNoLeftovers()
+	for _, path := range l.allLogs {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		for _, bad := range []string{"WARNING: DATA RACE", "panic: ", "fatal error: "} {
+			if i := bytes.Index(data, []byte(bad)); i >= 0 {
+				t.Errorf("%s shows %q:\n%s", filepath.Base(path), bad, excerpt(data, i, 60))
+			}
+		}
+	}
+	if t.Failed() {
+		for _, path := range l.allLogs {
+			p := &proc{logPath: path}
+			t.Logf("last %d lines of %s:\n%s", logTailLines, filepath.Base(path), p.tail(logTailLines))
+		}
+	}
+}
+
+// excerpt returns up to n lines of data from offset i on.
+func excerpt(data []byte, i, n int) string {
+	lines := strings.SplitN(string(data[i:]), "\n", n+1)
+	if len(lines) > n {
+		lines = lines[:n]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// checkNoLeftovers fails the test if an instance process (whose working
+// folder is under the data folder) outlives lanternd, and kills it.
+func (l *lanternd) checkNoLeftovers() {
+	t := l.t
+	t.Helper()
+	var left []int
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		left = processesUnder(l.dataDir)
+		if len(left) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(left) > 0 {
+		var desc []string
+		for _, pid := range left {
+			cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+			desc = append(desc, fmt.Sprintf("pid %d: %s", pid, bytes.ReplaceAll(bytes.TrimRight(cmdline, "\x00"), []byte{0}, []byte{' '})))
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		t.Errorf("instance processes outlived lanternd (killed now):\n%s", strings.Join(desc, "\n"))
+	}
+}
+
+// processesUnder lists the live processes whose working folder is in dir.
+func processesUnder(dir string) []int {
+	entries, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
+		if err != nil || !strings.HasPrefix(cwd, dir+string(filepath.Separator)) {
+			continue
+		}
+		if st := pidState(pid); st != "" && st != "Z" {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// pidState returns the state letter of a process (R, S, Z...) or "" when
+// there is no such process.
+func pidState(pid int) string {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	// pid (comm) S ppid ...: comm may hold spaces and parentheses.
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 || i+3 > len(s) {
+		return ""
+	}
+	return s[i+2 : i+3]
+}
+
+// parentPID returns the parent of a process, or 0.
+func parentPID(pid int) int {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
+}
+
+// describePID says whether a process exists, for messages.
+func describePID(pid int) string {
+	switch st := pidState(pid); st {
+	case "":
+		return "gone"
+	case "Z":
+		return "a zombie (exited but not reaped by lanternd)"
+	default:
+		return "running (state " + st + ")"
+	}
+}
+
+// ---------------------------------------------------------------------------
+// The CLI
+
+// lantern runs the lantern CLI against this lanternd (LANTERN_URL and
+// LANTERN_ROUTER_URL set) and returns its output and exit code.
+func (l *lanternd) lantern(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "lantern"), args...)
+	cmd.Env = append(withoutLanternEnv(os.Environ()), "LANTERN_URL="+l.APIURL, "LANTERN_ROUTER_URL="+l.RouterURL)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	code = 0
+	if err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			t.Fatalf("run lantern %s: %v", strings.Join(args, " "), err)
+		}
+		code = ee.ExitCode()
+	}
+	t.Logf("$ lantern %s  → exit %d\n%s%s", strings.Join(args, " "), code, indent(out.String()), indent(errOut.String()))
+	return out.String(), errOut.String(), code
+}
+
+// mustLantern runs the CLI and fails the test unless it exits 0.
+func (l *lanternd) mustLantern(t *testing.T, args ...string) string {
+	t.Helper()
+	stdout, stderr, code := l.lantern(t, args...)
+	if code != 0 {
+		t.Fatalf("lantern %s exited %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, stdout, stderr)
+	}
+	return stdout
+}
+
+func indent(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "    " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n    ") + "\n"
+}
+
+// ---------------------------------------------------------------------------
+// HTTP
+
+var httpClient = &http.Client{Timeout: 90 * time.Second}
+
+// response is a complete HTTP answer.
+type response struct {
+	Status int
+	Body   string
+	Header http.Header
+}
+
+func (r response) String() string {
+	b := r.Body
+	if len(b) > 2000 {
+		b = b[:2000] + "..."
+	}
+	return fmt.Sprintf("%d %q", r.Status, b)
+}
+
+// do sends a request to base+path; headers are "Key: value" strings.
+func do(t *testing.T, method, url string, body io.Reader, headers ...string) response {
+	t.Helper()
+	r, err := tryDo(method, url, body, headers...)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	return r
+}
+
+func tryDo(method, url string, body io.Reader, headers ...string) (response, error) {
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		return response{}, err
+	}
+	for _, h := range headers {
+		k, v, _ := strings.Cut(h, ":")
+		req.Header.Set(strings.TrimSpace(k), strings.TrimSpace(v))
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return response{}, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return response{}, fmt.Errorf("read the body: %w", err)
+	}
+	return response{Status: resp.StatusCode, Body: string(data), Header: resp.Header}, nil
+}
+
+// call sends a request through the router.
+func (l *lanternd) call(t *testing.T, method, path, body string, headers ...string) response {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	return do(t, method, l.RouterURL+path, rd, headers...)
+}
+
+// get is a GET through the router.
+func (l *lanternd) get(t *testing.T, path string) response {
+	t.Helper()
+	return l.call(t, http.MethodGet, path, "")
+}
+
+// apiError is a decoded API error answer.
+type apiError struct {
+	Status int
+	api.ErrorBody
+	Raw string
+}
+
+// apiRaw sends a raw JSON body to the controller API.
+func (l *lanternd) apiRaw(t *testing.T, method, path, body string) apiError {
+	t.Helper()
+	r := do(t, method, l.APIURL+path, strings.NewReader(body), "Content-Type: application/json")
+	e := apiError{Status: r.Status, Raw: r.Body}
+	if r.Status >= 400 {
+		if err := json.Unmarshal([]byte(r.Body), &e.ErrorBody); err != nil {
+			t.Errorf("%s %s answered %d with a body that is not the JSON error envelope: %q", method, path, r.Status, r.Body)
+		}
+	}
+	return e
+}
+
+// ---------------------------------------------------------------------------
+// Assertions
+
+// eventually calls f every interval until it returns nil, and fails the
+// test with its last error after timeout.
+func eventually(t *testing.T, timeout, interval time.Duration, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not true within %s: %v", what, timeout, err)
+		}
+		time.Sleep(interval)
+	}
+}
+
+// wantResponse fails unless r has the status and its body contains every
+// one of the substrings.
+func wantResponse(t *testing.T, what string, r response, status int, contains ...string) {
+	t.Helper()
+	if r.Status != status {
+		t.Errorf("%s: got %s, want status %d", what, r, status)
+		return
+	}
+	for _, c := range contains {
+		if !strings.Contains(r.Body, c) {
+			t.Errorf("%s: body %q does not contain %q", what, r.Body, c)
+		}
+	}
+}
+
+var pidRE = regexp.MustCompile(`pid=(\d+)`)
+
+// pidOf extracts "pid=N" from a function's answer.
+func pidOf(t *testing.T, r response) int {
+	t.Helper()
+	if r.Status != http.StatusOK {
+		t.Fatalf("want 200 with a pid, got %s", r)
+	}
+	m := pidRE.FindStringSubmatch(r.Body)
+	if m == nil {
+		t.Fatalf("no pid=N in %q", r.Body)
+	}
+	pid, _ := strconv.Atoi(m[1])
+	return pid
+}
+
+// echoDoc is what the echo fixtures answer.
+type echoDoc struct {
+	Runtime  string            `json:"runtime"`
+	Method   string            `json:"method"`
+	Path     string            `json:"path"`
+	Query    string            `json:"query"`
+	Body     string            `json:"body"`
+	Params   map[string]string `json:"params"`
+	Function string            `json:"function"`
+	PID      int               `json:"pid"`
+}
+
+func decodeEcho(t *testing.T, what string, r response) echoDoc {
+	t.Helper()
+	var d echoDoc
+	if r.Status != http.StatusOK {
+		t.Fatalf("%s: got %s, want 200", what, r)
+	}
+	if err := json.Unmarshal([]byte(r.Body), &d); err != nil {
+		t.Fatalf("%s: body is not the echo JSON: %v: %q", what, err, r.Body)
+	}
+	return d
+}
+
+// readLines reads a streamed body line by line, noting when each arrived
+// relative to start.
+func readLines(body io.Reader, start time.Time) (lines []string, at []time.Duration, err error) {
+	br := bufio.NewReader(body)
+	for {
+		line, err := br.ReadString('\n')
+		if line != "" {
+			lines = append(lines, strings.TrimRight(line, "\n"))
+			at = append(at, time.Since(start))
+		}
+		if err == io.EOF {
+			return lines, at, nil
+		}
+		if err != nil {
+			return lines, at, err
+		}
+	}
+}
