@@ -19,6 +19,7 @@ func (a *app) newFnCmd() *cobra.Command {
 		a.newFnUpdateCmd(),
 		a.newFnDeleteCmd(),
 		a.newFnTestCmd(),
+		a.newFnColdStartsCmd(),
 	)
 	return cmd
 }

@@ -31,7 +31,12 @@ type metrics struct {
 	misses   *prometheus.CounterVec
 }
 
+// newMetrics returns nil when reg is nil: telemetry is off and recording
+// costs nothing.
 func newMetrics(reg prometheus.Registerer) *metrics {
+	if reg == nil {
+		return nil
+	}
 	fnLabels := []string{"namespace", "function", "trigger"}
 	callLabels := []string{"namespace", "function", "trigger", "method", "code"}
 	m := &metrics{
@@ -63,9 +68,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "lantern_router_instance_cache_misses_total", Help: "Calls that had to wait for an instance from the poolmgr.",
 		}, []string{"namespace", "function"}),
 	}
-	if reg != nil {
-		reg.MustRegister(m.calls, m.errors, m.duration, m.overhead, m.size, m.inFlight, m.hits, m.misses)
-	}
+	reg.MustRegister(m.calls, m.errors, m.duration, m.overhead, m.size, m.inFlight, m.hits, m.misses)
 	return m
 }
 
@@ -81,18 +84,32 @@ type recorder struct {
 }
 
 func (m *metrics) start(fn *api.Function, trigger, method string) *recorder {
+	if m == nil {
+		return nil
+	}
 	m.inFlight.WithLabelValues(fn.Metadata.Namespace, fn.Metadata.Name).Inc()
 	return &recorder{m: m, fn: fn, trigger: trigger, method: method, start: time.Now()}
 }
 
 // forwarded marks the moment the request leaves for the instance.
-func (r *recorder) forwarded() { r.upstream = time.Now() }
+func (r *recorder) forwarded() {
+	if r != nil {
+		r.upstream = time.Now()
+	}
+}
 
 // cacheMiss marks that the call waited for an instance.
-func (r *recorder) cacheMiss() { r.miss = true }
+func (r *recorder) cacheMiss() {
+	if r != nil {
+		r.miss = true
+	}
+}
 
 // done records the outcome. spanCtx supplies the exemplar's trace ID.
 func (r *recorder) done(code int, size int64, sc trace.SpanContext) {
+	if r == nil {
+		return
+	}
 	ns, name := r.fn.Metadata.Namespace, r.fn.Metadata.Name
 	m := r.m
 	m.inFlight.WithLabelValues(ns, name).Dec()

@@ -54,7 +54,7 @@ func runAll(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 	}
 	rt := newRouter(o, pm, inf, logger, tel)
 	ctrl := controller.New(controller.Config{MaxCodeBytes: o.maxCodeBytes}, st, logger.With("component", "controller"),
-		controller.WithRegisterer(tel.reg), controller.WithColdStarts(pm))
+		controller.WithRegisterer(tel.registerer()), controller.WithColdStarts(pm))
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return serve(gctx, apiLn, tel.withMetrics(ctrl.Handler()), logger) })
@@ -83,7 +83,7 @@ func runController(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 	}
 	defer tel.shutdown()
 	ctrl := controller.New(controller.Config{MaxCodeBytes: o.maxCodeBytes}, st, logger,
-		controller.WithRegisterer(tel.reg), controller.WithColdStarts(client.NewPoolmgr(o.poolmgrURL, nil)))
+		controller.WithRegisterer(tel.registerer()), controller.WithColdStarts(client.NewPoolmgr(o.poolmgrURL, nil)))
 	ln, err := listen("--api-addr", o.apiAddr)
 	if err != nil {
 		return err
@@ -175,7 +175,7 @@ func newPoolmgr(o *options, cc *client.Controller, inf *client.Informer, logger 
 		*fetcher.Specializer
 	}{f, fetcher.NewSpecializer(nil)}
 	pm := poolmgr.New(poolmgr.Config{ReapInterval: o.reapInterval}, rt, loader, inf, logger.With("component", "poolmgr"),
-		poolmgr.WithRegisterer(tel.reg), poolmgr.WithTracerProvider(tel.tracing.Provider))
+		poolmgr.WithRegisterer(tel.registerer()), poolmgr.WithTracerProvider(tel.tracing.Provider))
 	flog := logger.With("component", "function")
 	pm.SetLineSink(func(l poolmgr.Line) {
 		flog.Info(string(l.Text), "namespace", l.Namespace, "function", l.Function, "instance", l.Instance, "stream", l.Stream)
@@ -186,7 +186,7 @@ func newPoolmgr(o *options, cc *client.Controller, inf *client.Informer, logger 
 
 func newRouter(o *options, inst router.Instances, inf *client.Informer, logger *slog.Logger, tel *telemetryDeps) *router.Server {
 	rt := router.New(router.Config{MaxBodyBytes: o.maxBodyBytes, QueueTimeout: o.queueTimeout}, inst, inf, logger.With("component", "router"),
-		router.WithRegisterer(tel.reg), router.WithTracing(tel.tracing.Provider, telemetry.Propagator()))
+		router.WithRegisterer(tel.registerer()), router.WithTracing(tel.tracing.Provider, telemetry.Propagator()))
 	inf.OnChange(rt.OnChange)
 	return rt
 }

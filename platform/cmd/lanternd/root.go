@@ -29,6 +29,7 @@ type options struct {
 	queueTimeout  time.Duration
 	reapInterval  time.Duration
 	metricsAddr   string
+	telemetry     bool
 	getenv        func(string) string
 }
 
@@ -55,6 +56,7 @@ func newRootCommand(getenv func(string) string) *cobra.Command {
 	pf.Int64Var(&o.maxCodeBytes, "max-code-bytes", 64<<20, "largest function package the controller accepts")
 	pf.DurationVar(&o.queueTimeout, "queue-timeout", 30*time.Second, "how long a request waits for a function at its concurrency before 429")
 	pf.StringVar(&o.metricsAddr, "metrics-addr", envOr(getenv, "LANTERN_METRICS_ADDR", "127.0.0.1:8892"), "router role: where /metrics is served (other roles serve it on their own address)")
+	pf.BoolVar(&o.telemetry, "telemetry", true, "metrics and tracing; false turns both off (for measuring their cost)")
 	pf.DurationVar(&o.reapInterval, "reap-interval", time.Second, "how often the poolmgr looks for idle instances")
 	root.AddCommand(
 		roleCommand(o, "all", "Run every role in one process (the embedded default)", runAll),

@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/lantern-faas/lantern/telemetry"
 )
@@ -15,11 +16,24 @@ import (
 type telemetryDeps struct {
 	reg     *prometheus.Registry
 	tracing *telemetry.Tracing
+	off     bool
+}
+
+// registerer is where components register metrics: nil when telemetry is
+// off, so that they record nothing.
+func (t *telemetryDeps) registerer() prometheus.Registerer {
+	if t.off {
+		return nil
+	}
+	return t.reg
 }
 
 // newTelemetry sets up metrics and tracing from the OTEL_* environment.
 // Only main may set the OTel globals.
 func newTelemetry(ctx context.Context, o *options, service string) (*telemetryDeps, error) {
+	if !o.telemetry {
+		return &telemetryDeps{reg: prometheus.NewRegistry(), tracing: &telemetry.Tracing{Provider: noop.NewTracerProvider()}, off: true}, nil
+	}
 	tr, err := telemetry.SetupTracing(ctx, service, o.getenv)
 	if err != nil {
 		return nil, err

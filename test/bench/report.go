@@ -1,0 +1,246 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Fission's published numbers, the baselines the targets are set against.
+const (
+	fissionColdP50   = 58 * time.Millisecond  // CI, warm pool
+	fissionColdP95   = 138 * time.Millisecond // CI, warm pool
+	fissionBurstP95  = 4600 * time.Millisecond
+	fissionErrPct500 = 3.35 // % errors at 500 concurrent connections
+)
+
+// Targets.
+const (
+	targetColdP50     = 10 * time.Millisecond
+	targetColdP99     = 30 * time.Millisecond
+	targetOverheadP50 = 100 * time.Microsecond
+	targetTputRatio   = 0.8
+	targetBurstP95    = 300 * time.Millisecond
+	targetRSS         = 60 << 20
+)
+
+// row is one line of the results table.
+type row struct{ measurement, value, target, baseline, ratio, result string }
+
+const none = "–"
+
+func verdict(ok bool) string {
+	if ok {
+		return "PASS"
+	}
+	return "FAIL"
+}
+
+func ratio(v, base float64) string {
+	if base == 0 || v == 0 {
+		return none
+	}
+	return fmt.Sprintf("%.2f×", v/base)
+}
+
+// latencyRow reports a percentile; a nil check means no target.
+func latencyRow(name string, d []time.Duration, p float64, unit func(time.Duration) string,
+	target string, check func(time.Duration) bool, base time.Duration, baseNote string) row {
+	r := row{measurement: name, value: "no data", target: target, baseline: none, ratio: none, result: none}
+	if target == "" {
+		r.target = none
+	}
+	if base > 0 {
+		r.baseline = unit(base) + baseNote
+	}
+	if len(d) == 0 {
+		if check != nil {
+			r.result = verdict(false)
+		}
+		return r
+	}
+	v := pct(d, p)
+	r.value = unit(v)
+	if base > 0 {
+		r.ratio = ratio(float64(v), float64(base))
+	}
+	if check != nil {
+		r.result = verdict(check(v))
+	}
+	return r
+}
+
+func buildRows(r *results) []row {
+	p := r.params
+	var rows []row
+	add := func(rs ...row) { rows = append(rows, rs...) }
+	le := func(limit time.Duration) func(time.Duration) bool {
+		return func(d time.Duration) bool { return d <= limit }
+	}
+
+	cold := fmt.Sprintf("Cold start, warm pool, via router (n=%d)", len(r.cold))
+	add(
+		latencyRow(cold+" p50", r.cold, 50, ms, "≤ 10 ms", le(targetColdP50), fissionColdP50, " (Fission CI p50)"),
+		latencyRow(cold+" p95", r.cold, 95, ms, "", nil, fissionColdP95, " (Fission CI p95)"),
+		latencyRow(cold+" p99", r.cold, 99, ms, "≤ 30 ms", le(targetColdP99), 0, ""),
+		latencyRow("Cold start p50 vs. fresh process, no pool", r.cold, 50, ms, "", nil,
+			pct(r.fresh, 50), fmt.Sprintf(" (fresh process median, n=%d)", len(r.fresh))),
+	)
+
+	dp50, rp50 := pct(r.warmDirect, 50), pct(r.warmRouter, 50)
+	dp99, rp99 := pct(r.warmDirect, 99), pct(r.warmRouter, 99)
+	warm := func(what string) string {
+		return fmt.Sprintf("Warm call %s (n=%d each, 1 keep-alive conn)", what, len(r.warmRouter))
+	}
+	add(
+		latencyRow(warm("p50, direct"), r.warmDirect, 50, us, "", nil, 0, ""),
+		latencyRow(warm("p50, via router"), r.warmRouter, 50, us, "", nil, dp50, " (direct)"),
+		latencyRow(warm("p99, direct"), r.warmDirect, 99, us, "", nil, 0, ""),
+		latencyRow(warm("p99, via router"), r.warmRouter, 99, us, "", nil, dp99, " (direct)"),
+	)
+	over := row{measurement: "Router overhead p50 (router p50 − direct p50)", value: "no data", target: "≤ 100 µs",
+		baseline: none, ratio: none, result: verdict(false)}
+	if len(r.warmDirect) > 0 && len(r.warmRouter) > 0 {
+		over.value, over.result = us(rp50-dp50), verdict(rp50-dp50 <= targetOverheadP50)
+	}
+	add(over, row{"Router overhead p99 (router p99 − direct p99)", us(rp99 - dp99), none, none, none, none})
+
+	td, tr := merge(r.tputDirect...), merge(r.tputRouter...)
+	tput := fmt.Sprintf("Throughput, %d conns, %s × %d", p.tputConns, p.tputDur, p.tputRounds)
+	tRatio := 0.0
+	if td.RPS() > 0 {
+		tRatio = tr.RPS() / td.RPS()
+	}
+	add(
+		row{tput + ", direct", rps(td), none, none, none, none},
+		row{tput + ", via router (rpp 50, concurrency 1)", rps(tr), "≥ 0.80× direct", rps(td) + " (direct)",
+			ratio(tr.RPS(), td.RPS()), verdict(tRatio >= targetTputRatio && tr.Errs.total() == 0)},
+	)
+
+	burst := fmt.Sprintf("Burst: %d simultaneous first calls × %d functions (n=%d)", p.burstWidth, p.burstFns, len(r.burst))
+	add(
+		latencyRow(burst+" p50", r.burst, 50, ms, "", nil, 0, ""),
+		latencyRow(burst+" p95", r.burst, 95, ms, "≤ 300 ms", le(targetBurstP95), fissionBurstP95, " (Fission)"),
+		latencyRow(burst+" max", r.burst, 100, ms, "", nil, 0, ""),
+	)
+
+	hi := fmt.Sprintf("%d conns to one function (rpp 100), %s", p.hiConns, p.hiDur)
+	add(
+		row{hi + ": errors", fmt.Sprintf("%.2f %% (%d of %d)", r.hi.ErrPct(), r.hi.Errs.total(), r.hi.OK+r.hi.Errs.total()),
+			"0 errors", fmt.Sprintf("%.2f %% (Fission at 500)", fissionErrPct500), none, verdict(r.hi.OK > 0 && r.hi.Errs.total() == 0)},
+		row{hi + fmt.Sprintf(": throughput (%d instances)", r.hiInstances), rps(r.hi), none, none, none, none},
+		latencyRow(hi+": latency p99", r.hi.Lat, 99, ms, "", nil, 0, ""),
+	)
+
+	failed := r.coldErrs.total() + r.warmErrs.total() + r.burstErrs.total() + r.freshErrs.total()
+	add(
+		row{"Failed calls in latency measurements (cold, warm, burst, fresh)", fmt.Sprint(failed), "0", none, none, verdict(failed == 0)},
+		row{"lanternd RSS, idle after start", mb(r.rssStart), "< 60 MB", none, none, verdict(r.rssStart < targetRSS)},
+		row{"lanternd RSS, idle after the run", mb(r.rssEnd), "< 60 MB", none, none, verdict(r.rssEnd < targetRSS)},
+		row{"lanternd peak RSS during the run (VmHWM)", mb(r.rssPeak), none, none, none, none},
+	)
+	return rows
+}
+
+func rps(r loadResult) string {
+	if r.Elapsed == 0 {
+		return "no data"
+	}
+	return fmt.Sprintf("%.0f rps", r.RPS())
+}
+
+var header = row{"Measurement", "Value", "Target", "Baseline", "Ratio", "Result"}
+
+// printTable writes rows as a markdown table with aligned columns.
+func printTable(w io.Writer, rows []row) {
+	all := append([]row{header}, rows...)
+	cells := func(r row) []string { return []string{r.measurement, r.value, r.target, r.baseline, r.ratio, r.result} }
+	width := make([]int, 6)
+	for _, r := range all {
+		for i, c := range cells(r) {
+			width[i] = max(width[i], utf8.RuneCountInString(c))
+		}
+	}
+	line := func(cs []string) {
+		for i, c := range cs {
+			pad := strings.Repeat(" ", width[i]-utf8.RuneCountInString(c))
+			if i == 0 {
+				fmt.Fprintf(w, "| %s%s |", c, pad)
+			} else {
+				fmt.Fprintf(w, " %s%s |", pad, c) // numbers align right
+			}
+		}
+		fmt.Fprintln(w)
+	}
+	line(cells(header))
+	sep := make([]string, 6)
+	for i := range sep {
+		sep[i] = strings.Repeat("-", width[i]-1) + ":"
+	}
+	sep[0] = strings.Repeat("-", width[0])
+	line(sep)
+	for _, r := range rows {
+		line(cells(r))
+	}
+}
+
+func writeReport(path string, r *results, rows []row, plots []string) error {
+	var b strings.Builder
+	m, p := r.machine, r.params
+	kind := "full run"
+	if p.quick {
+		kind = "quick smoke run (-quick): small counts, not for comparison"
+	}
+	fmt.Fprintf(&b, "# Lantern benchmark\n\n%s, %s.\n\n", m.Date, kind)
+	fmt.Fprintf(&b, "| Machine | |\n| --- | --- |\n")
+	fmt.Fprintf(&b, "| CPUs (nproc) | %d |\n| CPU | %s |\n| Kernel | %s |\n| Go (harness) | %s |\n| lanternd build | %s |\n| Python | %s |\n\n",
+		m.CPUs, m.CPU, m.Kernel, m.GoHarness, m.Lanternd, m.Python)
+	if m.Stale {
+		b.WriteString("**Warning:** the lanternd binary was older than the platform sources when the run started.\n\n")
+	}
+	b.WriteString("## Results\n\n")
+	printTable(&b, rows)
+	b.WriteString("\nRatio is value ÷ baseline. Percentiles are by nearest rank, so p99 of fewer than 100 samples is the maximum.\n")
+
+	b.WriteString("\n## Plots\n\n")
+	for _, f := range plots {
+		fmt.Fprintf(&b, "![%s](%s)\n\n", strings.TrimSuffix(f, ".png"), f)
+	}
+
+	b.WriteString("## Method\n\n")
+	fmt.Fprintf(&b, `Everything runs on this machine: one lanternd all, Python instances it starts, the direct instance and the load generator share its %d CPUs. The function is Python's hello world (def main(): return "Hello, world!\n") in one environment with runtime python and poolsize %d.
+
+- **Cold start**: %d functions are created up front, each with its own package (a comment differs, so no package cache is shared). Each one's first call is timed through the router on a warm keep-alive connection, %s apart so the pool has refilled. The functions are deleted afterwards.
+- **Fresh process**: server.py is started from scratch, polled every millisecond until it listens, specialized and called once; median of %d runs.
+- **Warm calls**: %d sequential GETs each to a Python instance the harness runs itself (direct) and to a function with the same code through the router, in interleaved batches of %d after 200 warm-up calls per path.
+- **Throughput**: closed loop with %d goroutines sharing one keep-alive transport, direct and router alternating for %d rounds of %s, counting 200s with the hello body. The function has requestsPerPod %d and concurrency 1, so both paths hit one Python process.
+- **Burst**: %d simultaneous first calls to a fresh function (requestsPerPod 1), on connections opened beforehand; %d functions, %s apart.
+- **High concurrency**: %d connections in a closed loop for %s on one function with requestsPerPod 100 (concurrency 500), after one warm-up call, so it scales out during the run.
+- **Memory**: VmRSS of the lanternd process from /proc (instances are separate processes), 1 s after start and 3 s after the load.
+`, m.CPUs, poolsize, p.coldN, p.coldGap, p.freshN, p.warmCalls, p.warmBatch, p.tputConns, p.tputRounds, p.tputDur, p.tputConns,
+		p.burstWidth, p.burstFns, p.burstGap, p.hiConns, p.hiDur)
+
+	errs := []struct {
+		name string
+		t    errTally
+	}{
+		{"fresh process", r.freshErrs}, {"cold start", r.coldErrs}, {"warm calls", r.warmErrs},
+		{"throughput, direct", merge(r.tputDirect...).Errs}, {"throughput, router", merge(r.tputRouter...).Errs},
+		{"burst", r.burstErrs}, {"high concurrency", r.hi.Errs},
+	}
+	b.WriteString("\n## Errors\n\n")
+	found := false
+	for _, e := range errs {
+		if e.t.total() > 0 {
+			fmt.Fprintf(&b, "- %s: %s\n", e.name, e.t)
+			found = true
+		}
+	}
+	if !found {
+		b.WriteString("None.\n")
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
