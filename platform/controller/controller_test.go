@@ -449,11 +449,12 @@ func TestController_Update(t *testing.T) {
 	created.Code = nil
 
 	t.Run("KeepsPackageWithoutCode", func(t *testing.T) {
-		upd := *created
-		upd.Metadata.ResourceVersion = ""
+		// As the CLI sends it: no code, no package.
+		upd := newFn("default", "hello", "python", nil)
+		upd.Code = nil
 		upd.Spec.FunctionTimeout = 5
 		time.Sleep(2 * time.Millisecond) // updatedAt must move
-		if err := c.Update(ctx, &upd); err != nil {
+		if err := c.Update(ctx, upd); err != nil {
 			t.Fatalf("Update: got %v, want nil", err)
 		}
 		checkUpdated(t, &created.Metadata, &upd.Metadata)
@@ -470,7 +471,7 @@ func TestController_Update(t *testing.T) {
 		if got, want := got.Spec.FunctionTimeout, 5; got != want {
 			t.Errorf("functionTimeout: got %d, want %d", got, want)
 		}
-		if diff := cmp.Diff(&upd, &got); diff != "" {
+		if diff := cmp.Diff(upd, &got); diff != "" {
 			t.Errorf("Get after Update (-update answer +got):\n%s", diff)
 		}
 	})

@@ -68,7 +68,7 @@ func (s *Specializer) Specialize(ctx context.Context, addr string, fn *api.Funct
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("specialize: runtime at %s not reachable: %w", addr, err)
+			return fmt.Errorf("specialize: runtime at %s not reachable (%v): %w", addr, err, ctx.Err())
 		case <-time.After(backoff):
 		}
 		backoff = min(backoff*2, 200*time.Millisecond)

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lantern-faas/lantern/platform/api"
 	"github.com/lantern-faas/lantern/platform/internal/httpx"
@@ -24,6 +27,9 @@ type backend struct {
 type waiter struct {
 	ch     chan waitResult
 	served bool
+	// trace is the waiting request's span: a cold start it triggers joins
+	// that request's trace.
+	trace trace.SpanContext
 }
 
 type waitResult struct {
@@ -54,7 +60,7 @@ type balancer struct {
 // hit reports a warm-path answer from the cache, without waiting.
 func (b *balancer) acquire(ctx context.Context, fn *api.Function) (be *backend, hit bool, err error) {
 	b.mu.Lock()
-	if b.fn != fn && b.fn.Metadata.ResourceVersion != fn.Metadata.ResourceVersion {
+	if b.fn != fn && newer(fn.Metadata.ResourceVersion, b.fn.Metadata.ResourceVersion) {
 		b.updateLocked(fn)
 	}
 	if be := b.pickLocked(); be != nil {
@@ -62,7 +68,7 @@ func (b *balancer) acquire(ctx context.Context, fn *api.Function) (be *backend, 
 		b.mu.Unlock()
 		return be, true, nil
 	}
-	w := &waiter{ch: make(chan waitResult, 1)}
+	w := &waiter{ch: make(chan waitResult, 1), trace: trace.SpanContextFromContext(ctx)}
 	b.waiters = append(b.waiters, w)
 	b.scaleLocked()
 	b.mu.Unlock()
@@ -126,13 +132,14 @@ func (b *balancer) scaleLocked() {
 	}
 	for need > 0 && len(b.backends)+b.pending < conc {
 		b.pending++
+		// The newest uncovered waiter asked for this instance.
+		go b.grow(b.waiters[len(b.waiters)-need].trace)
 		need -= rpp
-		go b.grow()
 	}
 }
 
 // grow gets one more instance from the poolmgr and hands it to waiters.
-func (b *balancer) grow() {
+func (b *balancer) grow(parent trace.SpanContext) {
 	b.mu.Lock()
 	fn := b.fn
 	exclude := make([]string, 0, len(b.backends))
@@ -141,7 +148,8 @@ func (b *balancer) grow() {
 	}
 	b.mu.Unlock()
 	// Not tied to one caller: every waiter benefits from the instance.
-	ctx, cancel := context.WithTimeout(context.Background(), fn.Spec.SpecializationTimeoutDuration()+5*time.Second)
+	ctx, cancel := context.WithTimeout(trace.ContextWithSpanContext(context.Background(), parent),
+		fn.Spec.SpecializationTimeoutDuration()+5*time.Second)
 	defer cancel()
 	inst, err := b.s.instances.GetInstance(ctx, api.InstanceRequest{
 		Namespace: fn.Metadata.Namespace, Function: fn.Metadata.Name, Exclude: exclude,
@@ -154,9 +162,17 @@ func (b *balancer) grow() {
 		b.failLocked(err)
 		return
 	}
-	if inst.ResourceVersion != b.fn.Metadata.ResourceVersion {
-		// The function changed while this instance loaded: try again.
-		b.scaleLocked()
+	if newer(b.fn.Metadata.ResourceVersion, inst.ResourceVersion) {
+		// The function changed while this instance loaded, or the poolmgr
+		// has not seen the change yet: ask again shortly.
+		b.pending++
+		go func() {
+			time.Sleep(20 * time.Millisecond)
+			b.mu.Lock()
+			b.pending--
+			b.scaleLocked()
+			b.mu.Unlock()
+		}()
 		return
 	}
 	if !slices.ContainsFunc(b.backends, func(x *backend) bool { return x.ID == inst.ID }) {
@@ -242,7 +258,7 @@ func (b *balancer) update(fn *api.Function) {
 func (b *balancer) updateLocked(fn *api.Function) {
 	b.fn = fn
 	b.backends = slices.DeleteFunc(b.backends, func(be *backend) bool {
-		if be.ResourceVersion != fn.Metadata.ResourceVersion {
+		if newer(fn.Metadata.ResourceVersion, be.ResourceVersion) {
 			b.retireLocked(be)
 			return true
 		}
@@ -294,3 +310,14 @@ func (b *balancer) activity(now time.Time, out []api.InstanceActivity) []api.Ins
 }
 
 var errFunctionDeleted = errors.New("function was deleted")
+
+// newer reports whether resource version a is later than b. Versions are
+// the store's increasing counters.
+func newer(a, b string) bool {
+	x, errA := strconv.ParseUint(a, 10, 64)
+	y, errB := strconv.ParseUint(b, 10, 64)
+	if errA != nil || errB != nil {
+		return a != b
+	}
+	return x > y
+}
