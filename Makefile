@@ -17,6 +17,11 @@ help: ## Show this help
 setup: ## Install what the runtimes need (python3-flask, python3-gevent, npm packages)
 	@bash platform/environments/setup.sh
 
+.PHONY: tools
+tools: setup ## Install and build the real backends the tests use (Prometheus, Jaeger)
+	@command -v promtool >/dev/null && [ -x /usr/bin/prometheus ] || { echo "installing prometheus (Debian)"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	@bash test/tools/jaeger.sh
+
 .PHONY: build
 build: ## Build bin/lanternd and bin/lantern
 	@mkdir -p $(BIN)
@@ -36,7 +41,7 @@ test-unit: ## Unit tests with the race detector
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /test/)
 
 .PHONY: test-e2e
-test-e2e: setup build ## End-to-end tests against real binaries and runtimes
+test-e2e: tools build ## End-to-end tests against real binaries, runtimes and backends
 	$(GO) test -race -count=1 -timeout $(E2E_TIMEOUT) ./test/...
 
 .PHONY: test

@@ -130,7 +130,29 @@ func (c *Controller) functionInUse(ctx context.Context, obj api.Object) error {
 
 // functionDeleted drops the package blob when no other function uses it.
 func (c *Controller) functionDeleted(ctx context.Context, obj api.Object) {
-	sum := obj.(*api.Function).Spec.Package.Checksum
+	c.gcBlob(ctx, obj.(*api.Function).Spec.Package.Checksum)
+}
+
+// functionWritten drops the blob a write replaced (old nil for a create
+// that failed, new nil when the write failed).
+func (c *Controller) functionWritten(ctx context.Context, old, new api.Object) {
+	var was, now string
+	if old != nil {
+		was = old.(*api.Function).Spec.Package.Checksum
+	}
+	if new != nil {
+		now = new.(*api.Function).Spec.Package.Checksum
+	}
+	if was != "" && was != now {
+		c.gcBlob(ctx, was)
+	}
+}
+
+// gcBlob deletes a package blob no function uses.
+func (c *Controller) gcBlob(ctx context.Context, sum string) {
+	if sum == "" {
+		return
+	}
 	users, err := referrers(ctx, c.store, "", func(f *api.Function) bool { return f.Spec.Package.Checksum == sum })
 	if err == nil && len(users) == 0 {
 		if err := c.store.DeleteBlob(ctx, sum); err != nil {

@@ -104,7 +104,7 @@ func (c *Controller) routes() *echo.Echo {
 	envs := &kind[api.Environment, *api.Environment]{c: c, name: api.KindEnvironment, resource: "environments",
 		admit: c.admitEnvironment, beforeDelete: c.environmentInUse}
 	fns := &kind[api.Function, *api.Function]{c: c, name: api.KindFunction, resource: "functions",
-		admit: c.admitFunction, beforeDelete: c.functionInUse, afterDelete: c.functionDeleted}
+		admit: c.admitFunction, beforeDelete: c.functionInUse, afterDelete: c.functionDeleted, afterWrite: c.functionWritten}
 	trs := &kind[api.HTTPTrigger, *api.HTTPTrigger]{c: c, name: api.KindHTTPTrigger, resource: "httptriggers",
 		admit: c.admitTrigger}
 	envs.register(e)
@@ -134,6 +134,9 @@ type kind[T any, P object[T]] struct {
 	// beforeDelete returns an error if the object must not be deleted.
 	beforeDelete func(ctx context.Context, obj api.Object) error
 	afterDelete  func(ctx context.Context, obj api.Object)
+	// afterWrite runs after a create or update, with what was replaced:
+	// for a failed create, old is the object that was refused.
+	afterWrite func(ctx context.Context, old, new api.Object)
 }
 
 func (k *kind[T, P]) register(e *echo.Echo) {
@@ -230,6 +233,10 @@ func (k *kind[T, P]) create(ctx echo.Context) error {
 	now := time.Now().UTC()
 	m.UID, m.CreatedAt, m.UpdatedAt, m.Generation, m.ResourceVersion = httpx.NewID(), now, now, 1, ""
 	rv, err := k.c.store.Create(rctx, k.key(m.Namespace, m.Name), mustJSON(obj))
+	if err != nil && k.afterWrite != nil {
+		// Drop what admission stored for the refused object, unless in use.
+		k.afterWrite(rctx, obj, nil)
+	}
 	if errors.Is(err, store.ErrConflict) {
 		return httpx.Errorf(http.StatusConflict, "%s %q already exists in namespace %q", lower(k.name), m.Name, m.Namespace).
 			WithHint("use update, or delete it first")
@@ -274,6 +281,13 @@ func (k *kind[T, P]) update(ctx echo.Context) error {
 	om := old.GetMetadata()
 	m.UID, m.CreatedAt, m.UpdatedAt, m.Generation, m.ResourceVersion = om.UID, om.CreatedAt, time.Now().UTC(), om.Generation+1, ""
 	rv, err := k.c.store.Update(rctx, k.key(m.Namespace, m.Name), mustJSON(obj), ifVersion)
+	if k.afterWrite != nil {
+		if err != nil {
+			k.afterWrite(rctx, obj, old) // the new package was not kept
+		} else {
+			k.afterWrite(rctx, old, obj)
+		}
+	}
 	if errors.Is(err, store.ErrConflict) {
 		return httpx.Errorf(http.StatusConflict, "%s %q was changed by someone else (version %d)", lower(k.name), m.Name, ifVersion).
 			WithHint("get it again and retry")

@@ -77,7 +77,7 @@ func (f *Fetcher) Fetch(ctx context.Context, fn *api.Function, env *api.Environm
 		}
 		return dest, nil
 	}
-	if err := linkOrCopy(cached, dest); err != nil {
+	if err := copyFile(cached, dest); err != nil {
 		return "", fmt.Errorf("place package %s: %w", pkg.Filename, err)
 	}
 	return dest, nil
@@ -140,12 +140,10 @@ func (f *Fetcher) download(ctx context.Context, fn *api.Function, path string) e
 	return os.Rename(tmp.Name(), path)
 }
 
-// linkOrCopy hard-links src to dst, copying when linking is impossible.
-func linkOrCopy(src, dst string) error {
+// copyFile copies src to dst: instances get their own copy, so nothing
+// they do reaches the verified cache.
+func copyFile(src, dst string) error {
 	_ = os.Remove(dst)
-	if err := os.Link(src, dst); err == nil {
-		return os.Chmod(dst, 0o755)
-	}
 	in, err := os.Open(src)
 	if err != nil {
 		return err

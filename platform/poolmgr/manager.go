@@ -382,6 +382,9 @@ func (m *Manager) RemoveInstance(_ context.Context, id, reason string) error {
 	if reason == "" {
 		reason = api.ReasonDeleted
 	}
+	// Out of service before answering, so the next GetInstance cannot
+	// return it; the process stops in the background.
+	m.outOfService(in)
 	go m.remove(in, reason)
 	return nil
 }
@@ -433,7 +436,26 @@ func (m *Manager) retire(in *inst, reason string) {
 	}
 	in.retiredAt, in.reason, in.state = time.Now(), reason, api.StateRetiring
 	in.mu.Unlock()
+	m.outOfService(in)
 	m.publish(api.InstanceEvent{Type: api.EventDeleted, Instance: in.view(), Reason: reason})
+}
+
+// outOfService stops GetInstance from handing out in.
+func (m *Manager) outOfService(in *inst) {
+	in.mu.Lock()
+	fn := in.fn
+	in.mu.Unlock()
+	if fn == nil {
+		return
+	}
+	m.mu.Lock()
+	fi := m.funcs[client.NamespacedName{Namespace: fn.Metadata.Namespace, Name: fn.Metadata.Name}]
+	m.mu.Unlock()
+	if fi != nil {
+		fi.mu.Lock()
+		fi.ready = slices.DeleteFunc(fi.ready, func(x *inst) bool { return x == in })
+		fi.mu.Unlock()
+	}
 }
 
 // remove retires an instance and stops it now.

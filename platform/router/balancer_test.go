@@ -95,8 +95,14 @@ func TestServer_QueueTimeout(t *testing.T) {
 		cfg:  router.Config{QueueTimeout: 100 * time.Millisecond},
 		spec: api.FunctionSpec{Concurrency: 1, RequestsPerPod: 1},
 		function: func(w http.ResponseWriter, _ *http.Request) {
-			started <- struct{}{}
-			<-release
+			select {
+			case started <- struct{}{}:
+			default:
+			}
+			select {
+			case <-release:
+			case <-time.After(2 * time.Second):
+			}
 			_, _ = w.Write([]byte("ok"))
 		},
 	})
@@ -127,21 +133,28 @@ func TestServer_QueueTimeout(t *testing.T) {
 }
 
 func TestServer_GetInstanceError(t *testing.T) {
+	badGateway := &httpx.Error{Status: http.StatusBadGateway, Message: "function failed to load"}
 	tests := []struct {
-		name       string
-		err        error
-		wantStatus int
+		name        string
+		concurrency int
+		err         error
+		wantStatus  int
 	}{
-		{"BadGateway", &httpx.Error{Status: http.StatusBadGateway, Message: "function failed to load"}, http.StatusBadGateway},
-		{"TooManyRequests", httpx.Errorf(http.StatusTooManyRequests, "concurrency reached"), http.StatusTooManyRequests},
-		{"Timeout", httpx.Errorf(http.StatusGatewayTimeout, "specialization timeout"), http.StatusGatewayTimeout},
+		{"BadGateway", 0, badGateway, http.StatusBadGateway},
+		{"TooManyRequests", 0, httpx.Errorf(http.StatusTooManyRequests, "concurrency reached"), http.StatusTooManyRequests},
+		{"Timeout", 0, httpx.Errorf(http.StatusGatewayTimeout, "specialization timeout"), http.StatusGatewayTimeout},
 		// The poolmgr over HTTP: its answer passes through.
-		{"RemoteAPIError", &client.APIError{Status: http.StatusServiceUnavailable,
+		{"RemoteAPIError", 0, &client.APIError{Status: http.StatusServiceUnavailable,
 			Body: api.ErrorBody{Code: "unavailable", Message: "environment not available"}}, http.StatusServiceUnavailable},
+		// One cold start for every caller: its failure is everyone's.
+		{"ConcurrencyOne", 1, badGateway, http.StatusBadGateway},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, setup{})
+			h := newHarness(t, setup{
+				cfg:  router.Config{QueueTimeout: 2 * time.Second}, // a waiter left behind gets 429
+				spec: api.FunctionSpec{Concurrency: tt.concurrency},
+			})
 			h.inst.GetInstanceFunc = func(context.Context, api.InstanceRequest) (*api.Instance, error) {
 				h.gets.Add(1)
 				time.Sleep(20 * time.Millisecond) // let the callers queue up

@@ -92,6 +92,7 @@ func (s *Server) callFunction(ctx context.Context, w http.ResponseWriter, r *htt
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	b := s.balancerFor(fn)
+	resent := false
 	for attempt := 0; ; attempt++ {
 		timer := time.AfterFunc(fn.Spec.FunctionTimeoutDuration(), func() { cancel(errFunctionTimeout) })
 		actx, aspan := s.tracer.Start(ctx, "router.get_instance")
@@ -125,7 +126,13 @@ func (s *Server) callFunction(ctx context.Context, w http.ResponseWriter, r *htt
 		if c.err == nil {
 			return
 		}
-		if isDialError(c.err) && (body == nil || !body.touched) && attempt < s.cfg.MaxRetries {
+		retry := isDialError(c.err) && (body == nil || !body.touched)
+		if !retry && !resent && body == nil && idempotent(r.Method) && isConnLost(c.err) {
+			// An idempotent call without a body whose connection died before
+			// any answer (an instance killed while idle) is resent once.
+			retry, resent = true, true
+		}
+		if retry && attempt < s.cfg.MaxRetries {
 			// The instance is gone: forget it, let the poolmgr clean up, retry.
 			s.logger.Warn("instance unreachable, retrying", "function", fn.Metadata.Name, "instance", be.ID, "err", c.err)
 			b.drop(be.ID)
@@ -225,6 +232,15 @@ func isDialError(err error) bool {
 		err = ue.Err
 	}
 	return errors.Is(err, syscall.ECONNREFUSED)
+}
+
+// isConnLost reports a connection that broke before any response.
+func isConnLost(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.EPIPE)
+}
+
+func idempotent(method string) bool {
+	return method == http.MethodGet || method == http.MethodHead || method == http.MethodOptions
 }
 
 // trackingBody notes whether any of the request body was read, so that a

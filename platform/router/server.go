@@ -152,6 +152,11 @@ func (s *Server) Run(ctx context.Context) error {
 		err := s.instances.WatchInstances(ctx, func(ev api.InstanceEvent) error {
 			if ev.Type == api.EventDeleted {
 				s.dropInstance(ev.Instance.Namespace, ev.Instance.Function, ev.Instance.ID)
+				if ev.Reason == api.ReasonCrash {
+					// Kept-alive connections to a dead process would fail
+					// the next request sent on them.
+					s.transport.CloseIdleConnections()
+				}
 			}
 			return nil
 		})

@@ -149,9 +149,20 @@ func TestBadInput(t *testing.T) {
 
 	l.mustLantern(t, "fn", "create", "--name", "broken", "--env", "python", "--code", fixture("python", "syntaxerror.py"))
 	l.mustLantern(t, "fn", "create", "--name", "raises", "--env", "python", "--code", fixture("python", "modes.py"))
-	l.mustLantern(t, "fn", "create", "--name", "hangs", "--env", "python", "--code", fixture("python", "modes.py"), "--fntimeout", "2")
+	// The function timeout also bounds the wait for an instance (as in
+	// Fission), so the function that hangs gets an environment whose warm
+	// pool no other function drains: its calls need no process start.
+	l.mustLantern(t, "env", "create", "--name", "python-hangs", "--runtime", "python", "--poolsize", "2")
+	l.mustLantern(t, "fn", "create", "--name", "hangs", "--env", "python-hangs", "--code", fixture("python", "modes.py"), "--fntimeout", "2")
 	l.mustLantern(t, "fn", "create", "--name", "crashes", "--env", "python", "--code", fixture("python", "modes.py"))
-	wantFns = append(wantFns, "broken", "raises", "hangs", "crashes")
+	l.mustLantern(t, "fn", "create", "--name", "no-entry", "--env", "python", "--code", fixture("python", "hello.py"), "--entrypoint", "main.nosuch")
+	l.mustLantern(t, "env", "create", "--name", "nodejs", "--runtime", "nodejs", "--poolsize", "1")
+	l.mustLantern(t, "fn", "create", "--name", "node-throws", "--env", "nodejs", "--code", fixture("nodejs", "throws.js"))
+	l.mustLantern(t, "env", "create", "--name", "binary", "--runtime", "binary", "--poolsize", "1")
+	l.mustLantern(t, "fn", "create", "--name", "bin-fails", "--env", "binary", "--code", fixture("binary", "fail.sh"))
+	l.mustLantern(t, "env", "create", "--name", "no-runtime", "--command", "/nonexistent/e2e-runtime --port $PORT", "--poolsize", "1")
+	l.mustLantern(t, "fn", "create", "--name", "no-runtime", "--env", "no-runtime", "--code", fixture("python", "hello.py"))
+	wantFns = append(wantFns, "broken", "raises", "hangs", "crashes", "no-entry", "node-throws", "bin-fails", "no-runtime")
 
 	t.Run("calls", func(t *testing.T) {
 		t.Run("syntax error", func(t *testing.T) {
@@ -171,6 +182,39 @@ func TestBadInput(t *testing.T) {
 				t.Errorf("echo after the broken function: got %+v", d)
 			}
 		})
+		t.Run("missing entrypoint", func(t *testing.T) {
+			t.Parallel()
+			r := l.get(t, "/fn/default/no-entry")
+			if r.Status < 500 || !strings.Contains(r.Body, "nosuch") {
+				t.Errorf("GET no-entry (--entrypoint main.nosuch): got %s, want a 5xx naming nosuch", r)
+			}
+		})
+		t.Run("nodejs exception", func(t *testing.T) {
+			t.Parallel()
+			r := l.get(t, "/fn/default/node-throws")
+			wantResponse(t, "GET node-throws", r, http.StatusInternalServerError, "TypeError", "node e2e failure")
+		})
+		t.Run("binary exits non-zero", func(t *testing.T) {
+			t.Parallel()
+			r := l.call(t, http.MethodPost, "/fn/default/bin-fails", "input")
+			wantResponse(t, "POST bin-fails", r, http.StatusInternalServerError, "3", "e2e binary failure: no database")
+		})
+		t.Run("runtime command that does not start", func(t *testing.T) {
+			t.Parallel()
+			r := l.get(t, "/fn/default/no-runtime")
+			if r.Status < 500 || !strings.Contains(r.Body, "/nonexistent/e2e-runtime") {
+				t.Errorf("GET no-runtime: got %s, want a 5xx naming the command that failed", r)
+			}
+		})
+		t.Run("update with a missing code file", func(t *testing.T) {
+			t.Parallel()
+			missing := filepath.Join(t.TempDir(), "gone.py")
+			_, stderr, code := l.lantern(t, "fn", "update", "--name", "healthy", "--code", missing)
+			if code != 1 || !strings.Contains(stderr, missing) {
+				t.Errorf("fn update --code %s: exit %d, stderr %q; want exit 1 naming the file", missing, code, stderr)
+			}
+			pidOf(t, l.get(t, "/fn/default/healthy"))
+		})
 		t.Run("exception", func(t *testing.T) {
 			t.Parallel()
 			r := l.get(t, "/fn/default/raises?mode=raise")
@@ -180,24 +224,43 @@ func TestBadInput(t *testing.T) {
 		})
 		t.Run("timeout", func(t *testing.T) {
 			t.Parallel()
-			before := pidOf(t, l.get(t, "/fn/default/hangs"))
-			start := time.Now()
-			r := l.get(t, "/fn/default/hangs?mode=hang")
-			took := time.Since(start)
-			wantResponse(t, "GET hangs?mode=hang with --fntimeout 2", r, http.StatusGatewayTimeout, "hangs", "timeout")
-			if took < 1900*time.Millisecond || took > 10*time.Second {
-				t.Errorf("the 504 came after %v, want about the function's 2 s timeout", took)
-			}
-			after := pidOf(t, l.get(t, "/fn/default/hangs"))
-			if after == before {
-				t.Errorf("the call after a timeout was served by the stuck instance (pid %d); want a new instance", before)
-			}
-			eventually(t, 10*time.Second, 100*time.Millisecond, "the stuck instance is stopped", func() error {
-				if st := pidState(before); st != "" {
-					return fmt.Errorf("pid %d is %s", before, describePID(before))
+			// The first call may wait for the pool's processes to start.
+			var before int
+			eventually(t, 30*time.Second, 100*time.Millisecond, "a first call to hangs", func() error {
+				r := l.get(t, "/fn/default/hangs")
+				if r.Status != http.StatusOK {
+					return fmt.Errorf("got %s", r)
 				}
+				before = pidOf(t, r)
 				return nil
 			})
+			// Three times: the call right after a timeout races with the
+			// removal of the stuck instance.
+			for round := 1; round <= 3; round++ {
+				start := time.Now()
+				r := l.get(t, "/fn/default/hangs?mode=hang")
+				took := time.Since(start)
+				wantResponse(t, "GET hangs?mode=hang with --fntimeout 2", r, http.StatusGatewayTimeout, "hangs", "timeout")
+				if took < 1900*time.Millisecond || took > 10*time.Second {
+					t.Errorf("the 504 came after %v, want about the function's 2 s timeout", took)
+				}
+				r = l.get(t, "/fn/default/hangs")
+				if r.Status != http.StatusOK {
+					t.Fatalf("round %d: the call right after the 504 got %s, want 200 from a new instance", round, r)
+				}
+				after := pidOf(t, r)
+				if after == before {
+					t.Errorf("round %d: the call after the timeout was served by the stuck instance (pid %d); want a new instance", round, before)
+				}
+				stuck := before
+				eventually(t, 10*time.Second, 100*time.Millisecond, "the stuck instance is stopped", func() error {
+					if st := pidState(stuck); st != "" {
+						return fmt.Errorf("pid %d is %s", stuck, describePID(stuck))
+					}
+					return nil
+				})
+				before = after
+			}
 		})
 		t.Run("exit mid-request", func(t *testing.T) {
 			t.Parallel()
@@ -255,7 +318,7 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("fn list lists %s, which was refused:\n%s", fn, out)
 		}
 	}
-	wantContains(t, "env list", l.mustLantern(t, "env", "list"), "python")
+	wantContains(t, "env list", l.mustLantern(t, "env", "list"), "python", "python-hangs", "nodejs", "binary", "no-runtime")
 	wantContains(t, "route list", l.mustLantern(t, "route", "list"), "/echo")
 	pidOf(t, l.get(t, "/fn/default/healthy"))
 	if err := l.Alive(); err != nil {

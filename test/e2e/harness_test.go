@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -132,6 +134,8 @@ func fixture(parts ...string) string {
 // proc is one lanternd process whose output goes to a log file.
 type proc struct {
 	name    string
+	args    []string
+	health  []string // URLs that answer 200 once it is ready
 	cmd     *exec.Cmd
 	logPath string
 	done    chan struct{}
@@ -152,7 +156,7 @@ func startProc(name, logPath string, args ...string) (*proc, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	p := &proc{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
+	p := &proc{name: name, args: args, cmd: cmd, logPath: logPath, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		close(p.done)
@@ -219,15 +223,80 @@ func withoutLanternEnv(env []string) []string {
 	return out
 }
 
-// freeAddr returns a loopback address nobody listens on right now.
+// Ports handed out by freeAddr, so that parallel tests never get the same.
+var (
+	portsMu sync.Mutex
+	given   = map[int]bool{}
+)
+
+// freeAddr returns a loopback address nobody listens on right now. It picks
+// ports below the kernel's ephemeral range, which outgoing connections and
+// ":0" listeners (function instances, other programs' tests) never take, so
+// the port stays free until lanternd binds it.
 func freeAddr(t *testing.T) string {
 	t.Helper()
+	lo := 32768
+	if data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(data)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				lo = n
+			}
+		}
+	}
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	if lo > 12000 {
+		for range 200 {
+			port := 10000 + rand.IntN(lo-10000)
+			if given[port] {
+				continue
+			}
+			ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+			if err != nil {
+				continue
+			}
+			ln.Close()
+			given[port] = true
+			return ln.Addr().String()
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("pick a free port: %v", err)
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// listensOn reports whether process pid has a socket listening on addr
+// (127.0.0.1:port): a health check could otherwise be answered by some
+// other program that took the port.
+func listensOn(pid int, addr string) bool {
+	_, portStr, _ := net.SplitHostPort(addr)
+	port, _ := strconv.Atoi(portStr)
+	data, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		return true // cannot tell
+	}
+	want := fmt.Sprintf("0100007F:%04X", port)
+	inodes := map[string]bool{}
+	for _, line := range strings.Split(string(data), "\n")[1:] {
+		f := strings.Fields(line)
+		// sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+		if len(f) >= 10 && f[1] == want && f[3] == "0A" {
+			inodes["socket:["+f[9]+"]"] = true
+		}
+	}
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return false
+	}
+	for _, fd := range fds {
+		if target, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); err == nil && inodes[target] {
+			return true
+		}
+	}
+	return false
 }
 
 // ---------------------------------------------------------------------------
@@ -331,15 +400,44 @@ func (l *lanternd) startProcs() error {
 			return err
 		}
 		l.procs = append(l.procs, p)
-		health := []string{s.health}
+		p.health = []string{s.health}
 		if s.health == "" {
-			health = []string{l.APIURL + "/healthz", l.RouterURL + "/router-healthz"}
+			p.health = []string{l.APIURL + "/healthz", l.RouterURL + "/router-healthz"}
 		}
-		if err := waitHealthy(p, health); err != nil {
+		if err := waitHealthy(p, p.health); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// RestartRole stops one of the separate processes (controller, poolmgr or
+// router) with SIGTERM and starts it again with the same flags.
+func (l *lanternd) RestartRole(name string) {
+	t := l.t
+	t.Helper()
+	for i, p := range l.procs {
+		if p.name != name {
+			continue
+		}
+		p.stop(t)
+		l.gen++
+		logPath := filepath.Join(filepath.Dir(l.dataDir), fmt.Sprintf("%s-%d.log", name, l.gen))
+		l.allLogs = append(l.allLogs, logPath)
+		np, err := startProc(name, logPath, p.args...)
+		if err != nil {
+			t.Fatalf("restart %s: %v", name, err)
+		}
+		np.health = p.health
+		l.procs[i] = np
+		began := time.Now()
+		if err := waitHealthy(np, np.health); err != nil {
+			t.Fatalf("restart %s: %v", name, err)
+		}
+		t.Logf("%s restarted, ready in %v", name, time.Since(began).Round(time.Millisecond))
+		return
+	}
+	t.Fatalf("no %s process to restart", name)
 }
 
 // waitHealthy polls the URLs until they answer 200, for up to readyTimeout.
@@ -351,10 +449,18 @@ func waitHealthy(p *proc, urls []string) error {
 			resp, err := hc.Get(u)
 			if err == nil {
 				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
+				host := resp.Request.URL.Host
+				switch {
+				case resp.StatusCode != http.StatusOK:
+					err = fmt.Errorf("status %d", resp.StatusCode)
+				case !listensOn(p.pid(), host):
+					// Someone else answered on our port: lanternd
+					// failed to bind it, or is about to.
+					err = fmt.Errorf("%s is answered by another process: address already in use", host)
+				}
+				if err == nil {
 					break
 				}
-				err = fmt.Errorf("status %d", resp.StatusCode)
 			}
 			if !p.alive() {
 				return fmt.Errorf("%s exited before %s answered (%v); its log:\n%s", p.name, u, p.err, p.tail(logTailLines))
@@ -561,10 +667,13 @@ func (l *lanternd) lantern(t *testing.T, args ...string) (stdout, stderr string,
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "lantern"), args...)
-	cmd.Env = append(withoutLanternEnv(os.Environ()), "LANTERN_URL="+l.APIURL, "LANTERN_ROUTER_URL="+l.RouterURL)
+	// atexit_sleep_ms=0: a race-enabled binary otherwise sleeps 1 s at exit.
+	cmd.Env = append(withoutLanternEnv(os.Environ()), "LANTERN_URL="+l.APIURL, "LANTERN_ROUTER_URL="+l.RouterURL, "GORACE=atexit_sleep_ms=0")
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
+	began := time.Now()
 	err := cmd.Run()
+	took := time.Since(began)
 	code = 0
 	if err != nil {
 		var ee *exec.ExitError
@@ -573,7 +682,7 @@ func (l *lanternd) lantern(t *testing.T, args ...string) (stdout, stderr string,
 		}
 		code = ee.ExitCode()
 	}
-	t.Logf("$ lantern %s  → exit %d\n%s%s", strings.Join(args, " "), code, indent(out.String()), indent(errOut.String()))
+	t.Logf("$ lantern %s  → exit %d in %v\n%s%s", strings.Join(args, " "), code, took.Round(time.Millisecond), indent(out.String()), indent(errOut.String()))
 	return out.String(), errOut.String(), code
 }
 

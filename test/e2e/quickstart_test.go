@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lantern-faas/lantern/platform/api"
 )
@@ -20,8 +22,21 @@ func quickstart(t *testing.T, l *lanternd) {
 	out = l.mustLantern(t, "route", "create", "--method", "GET", "--url", "/hello", "--function", "hello")
 	wantContains(t, "route create", out, "GET /hello -> function 'hello'")
 
-	// A user runs curl right after "route create" returns.
-	wantResponse(t, "GET /hello through the router", l.get(t, "/hello"), http.StatusOK, "Hello, world!")
+	// A user runs curl right after "route create" returns. The router
+	// learns about the route through the controller's watch, so it may
+	// take a moment, but not more than a second (see also
+	// TestUpdatesTakeEffectAtOnce).
+	created := time.Now()
+	var first response
+	for {
+		first = l.get(t, "/hello")
+		if first.Status != http.StatusNotFound || time.Since(created) > time.Second {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("the new route answered %d after %v", first.Status, time.Since(created).Round(time.Millisecond))
+	wantResponse(t, "GET /hello through the router", first, http.StatusOK, "Hello, world!")
 	if r := l.get(t, "/hello"); r.Body != "Hello, world!\n" {
 		t.Errorf("GET /hello (warm): got %s, want exactly %q", r, "Hello, world!\n")
 	}
@@ -92,6 +107,22 @@ func TestSeparateRoles(t *testing.T) {
 	}
 	// The router also serves /fn/<ns>/<name>.
 	wantResponse(t, "GET /fn/default/hello", l.get(t, "/fn/default/hello"), http.StatusOK, "Hello, world!")
+
+	// A restarted controller keeps its state, and the router and poolmgr
+	// watch it again: a function created afterwards is served.
+	l.RestartRole("controller")
+	wantResponse(t, "GET /hello after the controller restarted", l.get(t, "/hello"), http.StatusOK, "Hello, world!")
+	l.mustLantern(t, "fn", "create", "--name", "later", "--env", "python", "--code", fixture("python", "hello_v2.py"))
+	l.mustLantern(t, "route", "create", "--name", "later", "--function", "later", "--url", "/later")
+	eventually(t, 10*time.Second, 100*time.Millisecond, "a function created after the controller restarted answers", func() error {
+		if r := l.get(t, "/later"); r.Status != http.StatusOK || !strings.Contains(r.Body, "version two") {
+			return fmt.Errorf("GET /later: %s", r)
+		}
+		return nil
+	})
+	// A restarted router finds the functions and instances again.
+	l.RestartRole("router")
+	wantResponse(t, "GET /hello after the router restarted", l.get(t, "/hello"), http.StatusOK, "Hello, world!")
 	if err := l.Alive(); err != nil {
 		t.Error(err)
 	}
