@@ -34,7 +34,7 @@ run: setup build ## Start lanternd on its embedded defaults and show a function 
 .PHONY: lint
 lint: ## go vet and gofmt
 	$(GO) vet ./...
-	@out=$$(gofmt -l platform test telemetry logs 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l $$(git ls-files "*.go")); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 .PHONY: test-unit
 test-unit: ## Unit tests with the race detector

@@ -120,7 +120,9 @@ func (s coldStartSampler) ShouldSample(p sdktrace.SamplingParameters) sdktrace.S
 	return s.next.ShouldSample(p)
 }
 
-func (s coldStartSampler) Description() string { return "ColdStartAlways{" + s.next.Description() + "}" }
+func (s coldStartSampler) Description() string {
+	return "ColdStartAlways{" + s.next.Description() + "}"
+}
 
 func firstNonEmpty(vs ...string) string {
 	for _, v := range vs {
