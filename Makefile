@@ -37,7 +37,7 @@ lint: ## go vet and gofmt
 	@out=$$(gofmt -l $$(git ls-files "*.go")); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 .PHONY: test-unit
-test-unit: ## Unit tests with the race detector
+test-unit: setup ## Unit tests with the race detector (the runtimes' contract tests need setup)
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /test/)
 
 .PHONY: test-e2e

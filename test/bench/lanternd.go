@@ -73,7 +73,7 @@ type lanternd struct {
 // startLanternd starts `lanternd all` on free loopback ports with a fresh
 // data folder and waits until its API and router answer. Its output goes
 // to logPath.
-func startLanternd(ctx context.Context, bin, runtimesDir, logPath string) (*lanternd, error) {
+func startLanternd(ctx context.Context, bin, runtimesDir, logPath string, extra []string) (*lanternd, error) {
 	apiAddr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -90,8 +90,9 @@ func startLanternd(ctx context.Context, bin, runtimesDir, logPath string) (*lant
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "all", "--data-dir", dataDir, "--api-addr", apiAddr, "--router-addr", routerAddr,
-		"--runtimes-dir", runtimesDir, "--log-format", "text", "--log-level", "warn")
+	args := append([]string{"all", "--data-dir", dataDir, "--api-addr", apiAddr, "--router-addr", routerAddr,
+		"--runtimes-dir", runtimesDir, "--log-format", "text", "--log-level", "warn"}, extra...)
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	p, err := startProc(cmd)
 	if err != nil {
@@ -235,6 +236,51 @@ func procStatus(pid int) (rss, hwm int64, err error) {
 	return rss, hwm, nil
 }
 
+// instancesOf counts lanternd's instances specialized with the function
+// whose code carries tag (see helloCode): the code sits in the instance's
+// working folder.
+func instancesOf(lanterndPID int, tag string) int {
+	n := 0
+	for _, pid := range children(lanterndPID) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cwd/deployarchive", pid))
+		if err == nil && bytes.HasPrefix(b, []byte("# "+tag+"\n")) {
+			n++
+		}
+	}
+	return n
+}
+
+// quiet watches lanternd and its instances for d and reports whether they
+// used less than 5 % of a CPU.
+func quiet(lanterndPID int, d time.Duration) bool {
+	cpu := func() time.Duration {
+		t := cpuTime(lanterndPID)
+		for _, c := range children(lanterndPID) {
+			t += cpuTime(c)
+		}
+		return t
+	}
+	before := cpu()
+	time.Sleep(d)
+	return cpu()-before < d/20
+}
+
+// cpuTime returns a process's user and system time.
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// After "pid (comm) ": state is field 0, utime 11, stime 12.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+s) * 10 * time.Millisecond // USER_HZ is 100
+}
+
 // children returns the pids whose parent is pid: lanternd's instances.
 func children(pid int) []int {
 	var out []int
@@ -256,4 +302,45 @@ func children(pid int) []int {
 		}
 	}
 	return out
+}
+
+// cpuSnapshot is the machine's busy CPU time and the harness's own: itself
+// and every child it waited for (lanternd with the instances it waited for,
+// the direct Python instances).
+type cpuSnapshot struct {
+	at            time.Time
+	machine, self time.Duration
+}
+
+func takeCPU() cpuSnapshot {
+	s := cpuSnapshot{at: time.Now()}
+	if b, err := os.ReadFile("/proc/stat"); err == nil {
+		line, _, _ := strings.Cut(string(b), "\n")
+		// cpu user nice system idle iowait irq softirq steal guest guest_nice;
+		// guest time is already in user and nice.
+		f := strings.Fields(line)
+		var busy int64
+		for i := 1; i < len(f) && i <= 8; i++ {
+			if i == 4 || i == 5 {
+				continue
+			}
+			n, _ := strconv.ParseInt(f[i], 10, 64)
+			busy += n
+		}
+		s.machine = time.Duration(busy) * 10 * time.Millisecond // USER_HZ is 100
+	}
+	for _, who := range []int{syscall.RUSAGE_SELF, syscall.RUSAGE_CHILDREN} {
+		var ru syscall.Rusage
+		if syscall.Getrusage(who, &ru) == nil {
+			s.self += time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		}
+	}
+	return s
+}
+
+// foreign returns how many CPUs other processes kept busy on average
+// between a and b.
+func (a cpuSnapshot) foreign(b cpuSnapshot) float64 {
+	other := (b.machine - a.machine) - (b.self - a.self)
+	return max(0, float64(other)/float64(b.at.Sub(a.at)))
 }

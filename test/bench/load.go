@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -158,17 +159,37 @@ func merge(rs ...loadResult) loadResult {
 
 // closedLoop keeps conns connections busy with back-to-back calls for dur.
 // Calls in flight at the end finish and count; Elapsed runs until the last
-// one has.
-func closedLoop(ctx context.Context, url string, conns int, dur time.Duration) loadResult {
+// one has. With live set it prints the rate every second.
+func closedLoop(ctx context.Context, url string, conns int, dur time.Duration, live bool) loadResult {
 	c := newClient(conns)
 	defer c.CloseIdleConnections()
 	var (
-		mu  sync.Mutex
-		res = loadResult{Conns: conns, Errs: errTally{}}
-		wg  sync.WaitGroup
+		mu      sync.Mutex
+		res     = loadResult{Conns: conns, Errs: errTally{}}
+		wg      sync.WaitGroup
+		ok, bad atomic.Int64
 	)
 	start := time.Now()
 	deadline := start.Add(dur)
+	if live {
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() {
+			t := time.NewTicker(time.Second)
+			defer t.Stop()
+			last := int64(0)
+			for {
+				select {
+				case <-stop:
+					return
+				case now := <-t.C:
+					n := ok.Load()
+					progress("  %4.1fs: %5d ok/s, %d errors so far", now.Sub(start).Seconds(), n-last, bad.Load())
+					last = n
+				}
+			}
+		}()
+	}
 	for range conns {
 		wg.Go(func() {
 			var lat []time.Duration
@@ -176,9 +197,11 @@ func closedLoop(ctx context.Context, url string, conns int, dur time.Duration) l
 			for ctx.Err() == nil && time.Now().Before(deadline) {
 				d, err := get(ctx, c, url)
 				if err != nil {
+					bad.Add(1)
 					errs.add(err)
 					continue
 				}
+				ok.Add(1)
 				lat = append(lat, d)
 			}
 			mu.Lock()

@@ -47,6 +47,8 @@ type params struct {
 	burstGap   time.Duration
 	hiConns    int
 	hiDur      time.Duration
+
+	lanterndFlags []string
 }
 
 func fullParams() params {
@@ -79,11 +81,13 @@ func main() {
 	out := flag.String("out", ".bench", "folder for report.md, the plots and lanternd.log")
 	quick := flag.Bool("quick", false, "short smoke run with small counts")
 	bin := flag.String("lanternd", "bin/lanternd", "lanternd binary (build it with go build -o bin/ ./platform/cmd/...)")
+	extra := flag.String("lanternd-flags", "", "extra flags for lanternd all, space-separated (A/B runs, e.g. --telemetry=false)")
 	flag.Parse()
 	p := fullParams()
 	if *quick {
 		p = quickParams()
 	}
+	p.lanterndFlags = strings.Fields(*extra)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, p, *out, *bin); err != nil {
@@ -92,7 +96,7 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, p params, out, bin string) (err error) {
+func run(ctx context.Context, p params, out, bin string) error {
 	root, err := moduleRoot()
 	if err != nil {
 		return err
@@ -123,14 +127,45 @@ func run(ctx context.Context, p params, out, bin string) (err error) {
 	if r.machine.Stale {
 		progress("warning: %s is older than the platform sources; rebuild it", bin)
 	}
+	cpu := takeCPU()
+	if err := b.measure(ctx, bin, runtimes, out, hello); err != nil {
+		return err
+	}
+	r.machine.Foreign = cpu.foreign(takeCPU())
+	progress("other processes kept %.2f of %d CPUs busy during the run", r.machine.Foreign, r.machine.CPUs)
+	if r.machine.busy() {
+		progress("warning: the machine was busy with other work; these numbers are not reliable")
+	}
 
+	rows := buildRows(r)
+	report := filepath.Join(out, "report.md")
+	plots, err := writePlots(out, r)
+	if err != nil {
+		return err
+	}
+	if err := writeReport(report, r, rows, plots); err != nil {
+		return err
+	}
+	fmt.Println()
+	printTable(os.Stdout, rows)
+	if r.machine.busy() {
+		fmt.Printf("\nwarning: other processes kept %.2f of %d CPUs busy during the run; these numbers are not reliable\n", r.machine.Foreign, r.machine.CPUs)
+	}
+	fmt.Printf("\nreport: %s\nplots: %s\n", report, strings.Join(plots, ", "))
+	return nil
+}
+
+// measure runs every measurement, each side by side with its baseline,
+// against one lanternd, and stops every process it started.
+func (b *bench) measure(ctx context.Context, bin, runtimes, out, hello string) (err error) {
+	p, r := b.p, b.r
 	progress("fresh-process baseline: start server.py, specialize, call once (%d runs)", p.freshN)
 	if err := b.freshProcess(ctx, hello); err != nil {
 		return err
 	}
 
 	progress("starting lanternd all")
-	d, err := startLanternd(ctx, bin, runtimes, filepath.Join(out, "lanternd.log"))
+	d, err := startLanternd(ctx, bin, runtimes, filepath.Join(out, "lanternd.log"), p.lanterndFlags)
 	if err != nil {
 		return err
 	}
@@ -147,12 +182,13 @@ func run(ctx context.Context, p params, out, bin string) (err error) {
 	progress("lanternd RSS after start: %s", mb(r.rssStart))
 
 	b.ctrl, b.routerURL = client.NewController(d.apiURL, nil), d.routerURL
+	r.machine.Version, _ = b.ctrl.Version(ctx)
 	env := &api.Environment{Metadata: api.Metadata{Name: envName, Namespace: namespace},
 		Spec: api.EnvironmentSpec{Runtime: "python", Poolsize: poolsize}}
 	if err := b.ctrl.Create(ctx, env); err != nil {
 		return fmt.Errorf("create environment: %w", err)
 	}
-	py, err := startPython(ctx, b.serverPy, tmp)
+	py, err := startPython(ctx, b.serverPy, b.tmp)
 	if err != nil {
 		return err
 	}
@@ -168,7 +204,7 @@ func run(ctx context.Context, p params, out, bin string) (err error) {
 		{fmt.Sprintf("warm calls: %d sequential GETs each, direct vs router", p.warmCalls), func() error { return b.warmCalls(ctx, py.url+"/") }},
 		{fmt.Sprintf("cold starts: first call of %d fresh functions, %s apart", p.coldN, p.coldGap), func() error { return b.coldStarts(ctx) }},
 		{fmt.Sprintf("throughput: %d connections, %s × %d rounds, direct vs router", p.tputConns, p.tputDur, p.tputRounds), func() error { return b.throughput(ctx, py.url+"/") }},
-		{fmt.Sprintf("bursts: %d simultaneous first calls to %d fresh functions", p.burstWidth, p.burstFns), func() error { return b.bursts(ctx) }},
+		{fmt.Sprintf("bursts: %d simultaneous first calls to %d fresh functions", p.burstWidth, p.burstFns), func() error { return b.bursts(ctx, d.pid()) }},
 		{fmt.Sprintf("high concurrency: %d connections to one function for %s", p.hiConns, p.hiDur), func() error { return b.highConcurrency(ctx, d.pid()) }},
 	}
 	for _, s := range steps {
@@ -186,19 +222,6 @@ func run(ctx context.Context, p params, out, bin string) (err error) {
 	if d.exited() {
 		return errors.New("lanternd exited during the run; see lanternd.log")
 	}
-
-	rows := buildRows(r)
-	report := filepath.Join(out, "report.md")
-	plots, err := writePlots(out, r)
-	if err != nil {
-		return err
-	}
-	if err := writeReport(report, r, rows, plots); err != nil {
-		return err
-	}
-	fmt.Println()
-	printTable(os.Stdout, rows)
-	fmt.Printf("\nreport: %s\nplots: %s\n", report, strings.Join(plots, ", "))
 	return nil
 }
 
@@ -227,8 +250,11 @@ type machine struct {
 	Kernel    string
 	GoHarness string
 	Lanternd  string // Go version and VCS revision of the binary
+	Version   string // lanternd's /v1/version
+	Source    string // git describe of the working tree
 	Python    string
-	Stale     bool // the binary is older than the platform sources
+	Stale     bool    // the binary is older than the platform sources
+	Foreign   float64 // CPUs other processes kept busy during the run
 	Date      string
 }
 
@@ -247,6 +273,9 @@ func describeMachine(bin, root string) machine {
 	}
 	if out, err := exec.Command("/usr/bin/python3", "--version").CombinedOutput(); err == nil {
 		m.Python = strings.TrimSpace(string(out))
+	}
+	if out, err := exec.Command("git", "-C", root, "describe", "--always", "--dirty").Output(); err == nil {
+		m.Source = strings.TrimSpace(string(out))
 	}
 	if bi, err := buildinfo.ReadFile(bin); err == nil {
 		m.Lanternd = bi.GoVersion
@@ -278,5 +307,8 @@ func describeMachine(bin, root string) machine {
 	}
 	return m
 }
+
+// busy reports whether other work disturbed the run.
+func (m machine) busy() bool { return m.Foreign > 0.2 }
 
 func mb(b int64) string { return fmt.Sprintf("%.1f MB", float64(b)/(1<<20)) }

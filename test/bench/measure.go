@@ -33,16 +33,22 @@ type results struct {
 	fresh     []time.Duration // fresh process: start, specialize, first call
 	freshErrs errTally
 
-	cold     []time.Duration // first calls with a warm pool, via the router
-	coldErrs errTally
+	cold       []time.Duration // first calls with a warm pool, via the router
+	coldErrs   errTally
+	coldPhases []api.ColdStart // the poolmgr's records of the same
 
 	warmDirect, warmRouter []time.Duration
 	warmErrs               errTally
 
 	tputDirect, tputRouter []loadResult
 
-	burst     []time.Duration
-	burstErrs errTally
+	burst       []time.Duration
+	burstErrs   errTally
+	burstPhases []api.ColdStart
+	// a fresh function's first call right after the bursts
+	afterBurst      time.Duration
+	afterBurstPhase *api.ColdStart
+	burstInstances  int // instances the burst functions ended up with
 
 	hi          loadResult // many connections to one function
 	hiInstances int        // instances the function scaled to
@@ -86,10 +92,12 @@ func waitCallable(ctx context.Context, url string, timeout time.Duration) error 
 	defer c.CloseIdleConnections()
 	deadline := time.Now().Add(timeout)
 	for {
+		t := time.Now()
 		_, err := get(ctx, c, url)
 		if err == nil {
 			return nil
 		}
+		progress("  %s failed after %s: %v", url, ms(time.Since(t)), err)
 		if ctx.Err() != nil || time.Now().After(deadline) {
 			return fmt.Errorf("%s never answered: %w", url, err)
 		}
@@ -159,6 +167,7 @@ func (b *bench) coldStarts(ctx context.Context) error {
 		}
 		time.Sleep(b.p.coldGap)
 	}
+	b.r.coldPhases = b.coldStartRecords(ctx, names)
 	// Free the instances: 60 idle Python processes would skew what follows.
 	for _, name := range names {
 		if err := b.ctrl.Delete(ctx, api.KindFunction, namespace, name); err != nil {
@@ -166,6 +175,24 @@ func (b *bench) coldStarts(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// coldStartRecords returns the poolmgr's records of the functions' cold
+// starts, phase by phase; none when lanternd does not keep them.
+func (b *bench) coldStartRecords(ctx context.Context, names []string) []api.ColdStart {
+	var out []api.ColdStart
+	for _, name := range names {
+		cs, err := b.ctrl.ColdStarts(ctx, namespace, name)
+		if err != nil {
+			return nil
+		}
+		for _, c := range cs {
+			if c.Outcome == "ok" {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
 }
 
 func answersWith(ctx context.Context, c *http.Client, url string) bool {
@@ -217,13 +244,13 @@ func (b *bench) throughput(ctx context.Context, directURL string) error {
 	if err := waitCallable(ctx, url, 30*time.Second); err != nil {
 		return err
 	}
-	closedLoop(ctx, url, b.p.tputConns, time.Second/2) // warm-up
-	closedLoop(ctx, directURL, b.p.tputConns, time.Second/2)
+	closedLoop(ctx, url, b.p.tputConns, time.Second/2, false) // warm-up
+	closedLoop(ctx, directURL, b.p.tputConns, time.Second/2, false)
 	for i := range b.p.tputRounds {
-		d := closedLoop(ctx, directURL, b.p.tputConns, b.p.tputDur)
+		d := closedLoop(ctx, directURL, b.p.tputConns, b.p.tputDur, false)
 		b.r.tputDirect = append(b.r.tputDirect, d)
 		progress("throughput round %d/%d, direct: %.0f rps, %d errors", i+1, b.p.tputRounds, d.RPS(), d.Errs.total())
-		r := closedLoop(ctx, url, b.p.tputConns, b.p.tputDur)
+		r := closedLoop(ctx, url, b.p.tputConns, b.p.tputDur, false)
 		b.r.tputRouter = append(b.r.tputRouter, r)
 		progress("throughput round %d/%d, router: %.0f rps, %d errors", i+1, b.p.tputRounds, r.RPS(), r.Errs.total())
 	}
@@ -231,11 +258,15 @@ func (b *bench) throughput(ctx context.Context, directURL string) error {
 }
 
 // bursts sends burstWidth simultaneous first calls to each of burstFns
-// fresh functions (one request per instance).
-func (b *bench) bursts(ctx context.Context) error {
+// fresh functions (one request per instance). Then it times the first call
+// of one more fresh function at once, which competes with whatever the
+// bursts left the platform doing.
+func (b *bench) bursts(ctx context.Context, lanterndPID int) error {
 	b.r.burstErrs = errTally{}
+	var names []string
 	for i := range b.p.burstFns {
 		name := fmt.Sprintf("burst-%d", i)
+		names = append(names, name)
 		if err := b.createFunction(ctx, name, api.FunctionSpec{RequestsPerPod: 1}, helloCode(name)); err != nil {
 			return err
 		}
@@ -249,6 +280,46 @@ func (b *bench) bursts(ctx context.Context) error {
 		progress("burst %d/%d: %d first calls, p50 %s, max %s, errors %d", i+1, b.p.burstFns, b.p.burstWidth,
 			ms(pct(lat, 50)), ms(pct(lat, 100)), b.r.burstErrs.total())
 	}
+
+	const after = "after-burst"
+	if err := b.createFunction(ctx, after, api.FunctionSpec{}, helloCode(after)); err != nil {
+		return err
+	}
+	time.Sleep(200 * time.Millisecond) // the router learns of it
+	c := newClient(1)
+	d, err := get(ctx, c, b.fnURL(after))
+	c.CloseIdleConnections()
+	if err != nil {
+		b.r.burstErrs.add(err)
+	} else {
+		b.r.afterBurst = d
+	}
+	progress("first call of another fresh function right after the last burst: %s", ms(d))
+
+	// Wait for the platform to finish whatever the bursts started, so the
+	// next measurement starts clean.
+	t := time.Now()
+	for i := 0; ; i++ {
+		b.r.burstPhases = b.coldStartRecords(ctx, names)
+		if cs := b.coldStartRecords(ctx, []string{after}); len(cs) > 0 {
+			b.r.afterBurstPhase = &cs[0]
+		}
+		if quiet(lanterndPID, time.Second) || i == 30 {
+			break
+		}
+	}
+	n := 0
+	for _, name := range names {
+		n += instancesOf(lanterndPID, name)
+	}
+	progress("platform quiet %s after the bursts; the %d burst functions have %d instances for %d concurrent calls each",
+		time.Since(t).Round(100*time.Millisecond), len(names), n, b.p.burstWidth)
+	b.r.burstInstances = n
+	for _, name := range append(names, after) {
+		if err := b.ctrl.Delete(ctx, api.KindFunction, namespace, name); err != nil {
+			return fmt.Errorf("delete function %s: %w", name, err)
+		}
+	}
 	return ctx.Err()
 }
 
@@ -260,17 +331,15 @@ func (b *bench) highConcurrency(ctx context.Context, lanterndPID int) error {
 		return err
 	}
 	url := b.fnURL("many")
-	// Instances started meanwhile are this function's: every other one is
-	// idle and far from its idle timeout, and the pool only replaces what
-	// the function takes.
-	before := len(children(lanterndPID))
+	t := time.Now()
 	if err := waitCallable(ctx, url, 30*time.Second); err != nil {
 		return err
 	}
+	progress("function ready after %s", ms(time.Since(t)))
 	time.Sleep(b.p.coldGap) // pool refilled
-	b.r.hi = closedLoop(ctx, url, b.p.hiConns, b.p.hiDur)
-	b.r.hiInstances = len(children(lanterndPID)) - before
-	progress("%d connections for %s: %.0f rps, %d errors (%.2f %%), %d instances", b.p.hiConns, b.p.hiDur,
+	b.r.hi = closedLoop(ctx, url, b.p.hiConns, b.p.hiDur, true)
+	b.r.hiInstances = instancesOf(lanterndPID, "many")
+	progress("%d connections for %s (took %s): %.0f rps, %d errors (%.2f %%), %d instances", b.p.hiConns, b.p.hiDur, b.r.hi.Elapsed.Round(time.Millisecond),
 		b.r.hi.RPS(), b.r.hi.Errs.total(), b.r.hi.ErrPct(), b.r.hiInstances)
 	return ctx.Err()
 }

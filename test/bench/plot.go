@@ -63,11 +63,11 @@ func cdfPlot(title, xlabel string, unit time.Duration, ss []series, marks map[st
 	p.Y.Label.Text = "fraction of calls ≤ x"
 	p.X.Scale = plot.LogScale{}
 	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
-	p.Y.Min, p.Y.Max = 0, 1
+	// Headroom above 1 keeps the legend off the lines.
+	p.Y.Min, p.Y.Max = 0, 1.35
+	p.Y.Tick.Marker = plot.ConstantTicks{{Value: 0, Label: "0"}, {Value: 0.25}, {Value: 0.5, Label: "0.5"}, {Value: 0.75}, {Value: 1, Label: "1"}}
 	p.Add(plotter.NewGrid())
-	p.Legend.Top = false
-	p.Legend.Left = false
-	p.Legend.YOffs = vg.Points(10)
+	p.Legend.Top = true
 	for i, s := range ss {
 		if len(s.d) == 0 {
 			continue
@@ -81,6 +81,10 @@ func cdfPlot(title, xlabel string, unit time.Duration, ss []series, marks map[st
 		l.Width = vg.Points(2)
 		p.Add(l)
 		p.Legend.Add(fmt.Sprintf("%s (n=%d)", s.name, len(s.d)), l)
+	}
+	// Room on the right for the last mark's label.
+	for _, x := range marks {
+		p.X.Max = max(p.X.Max, x*1.8)
 	}
 	names := make([]string, 0, len(marks))
 	for k := range marks {
@@ -160,6 +164,9 @@ func throughputPlot(r *results) (*plot.Plot, error) {
 		labels = append(labels, label)
 	}
 	p.NominalX(names...)
+	for _, t := range tops {
+		p.Y.Max = max(p.Y.Max, t.Y*1.12) // room for the labels
+	}
 	if len(tops) > 0 {
 		lab, err := plotter.NewLabels(plotter.XYLabels{XYs: tops, Labels: labels})
 		if err != nil {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/lantern-faas/lantern/platform/api"
 )
 
 // Fission's published numbers, the baselines the targets are set against.
@@ -73,6 +75,20 @@ func latencyRow(name string, d []time.Duration, p float64, unit func(time.Durati
 	return r
 }
 
+// phaseRow reports the poolmgr's own record of cold starts at percentile p.
+func phaseRow(name string, cs []api.ColdStart, p float64) row {
+	var total, acq, fetch, spec []time.Duration
+	for _, c := range cs {
+		total, acq = append(total, c.Total), append(acq, c.Acquire)
+		fetch, spec = append(fetch, c.Fetch), append(spec, c.Specialize)
+	}
+	name = fmt.Sprintf("%s, poolmgr's record p%g (acquire %.1f, fetch %.1f, specialize %.1f ms)", name, p,
+		msf(pct(acq, p)), msf(pct(fetch, p)), msf(pct(spec, p)))
+	return latencyRow(name, total, p, ms, "", nil, 0, "")
+}
+
+func msf(d time.Duration) float64 { return float64(d) / 1e6 }
+
 func buildRows(r *results) []row {
 	p := r.params
 	var rows []row
@@ -88,6 +104,7 @@ func buildRows(r *results) []row {
 		latencyRow(cold+" p99", r.cold, 99, ms, "≤ 30 ms", le(targetColdP99), 0, ""),
 		latencyRow("Cold start p50 vs. fresh process, no pool", r.cold, 50, ms, "", nil,
 			pct(r.fresh, 50), fmt.Sprintf(" (fresh process median, n=%d)", len(r.fresh))),
+		phaseRow("Cold start", r.coldPhases, 50),
 	)
 
 	dp50, rp50 := pct(r.warmDirect, 50), pct(r.warmRouter, 50)
@@ -125,7 +142,19 @@ func buildRows(r *results) []row {
 		latencyRow(burst+" p50", r.burst, 50, ms, "", nil, 0, ""),
 		latencyRow(burst+" p95", r.burst, 95, ms, "≤ 300 ms", le(targetBurstP95), fissionBurstP95, " (Fission)"),
 		latencyRow(burst+" max", r.burst, 100, ms, "", nil, 0, ""),
+		phaseRow("Burst", r.burstPhases, 95),
+		row{fmt.Sprintf("Instances the %d burst functions ended up with", p.burstFns), fmt.Sprint(r.burstInstances),
+			none, fmt.Sprintf("%d (calls per burst)", p.burstWidth*p.burstFns), ratio(float64(r.burstInstances), float64(p.burstWidth*p.burstFns)), none},
 	)
+	after := latencyRow("First call of another fresh function right after the bursts", []time.Duration{r.afterBurst}, 50, ms,
+		"", nil, pct(r.cold, 50), " (cold start p50)")
+	if r.afterBurst == 0 {
+		after.value = "no data"
+	}
+	if c := r.afterBurstPhase; c != nil {
+		after.measurement += fmt.Sprintf(" (acquire %.1f, fetch %.1f, specialize %.1f ms)", msf(c.Acquire), msf(c.Fetch), msf(c.Specialize))
+	}
+	add(after)
 
 	hi := fmt.Sprintf("%d conns to one function (rpp 100), %s", p.hiConns, p.hiDur)
 	add(
@@ -196,8 +225,16 @@ func writeReport(path string, r *results, rows []row, plots []string) error {
 	}
 	fmt.Fprintf(&b, "# Lantern benchmark\n\n%s, %s.\n\n", m.Date, kind)
 	fmt.Fprintf(&b, "| Machine | |\n| --- | --- |\n")
-	fmt.Fprintf(&b, "| CPUs (nproc) | %d |\n| CPU | %s |\n| Kernel | %s |\n| Go (harness) | %s |\n| lanternd build | %s |\n| Python | %s |\n\n",
-		m.CPUs, m.CPU, m.Kernel, m.GoHarness, m.Lanternd, m.Python)
+	fmt.Fprintf(&b, "| CPUs (nproc) | %d |\n| CPU | %s |\n| Kernel | %s |\n| Go (harness) | %s |\n| lanternd | version %s, built with %s |\n| Source tree | %s |\n| Python | %s |\n",
+		m.CPUs, m.CPU, m.Kernel, m.GoHarness, m.Version, m.Lanternd, m.Source, m.Python)
+	fmt.Fprintf(&b, "| Other processes during the run | kept %.2f of %d CPUs busy on average |\n", m.Foreign, m.CPUs)
+	if len(p.lanterndFlags) > 0 {
+		fmt.Fprintf(&b, "| Extra lanternd flags | %s |\n", strings.Join(p.lanterndFlags, " "))
+	}
+	b.WriteString("\n")
+	if m.busy() {
+		b.WriteString("**Warning:** other work kept the machine busy during the run; these numbers are not reliable. Run again on a quiet machine.\n\n")
+	}
 	if m.Stale {
 		b.WriteString("**Warning:** the lanternd binary was older than the platform sources when the run started.\n\n")
 	}
@@ -217,7 +254,7 @@ func writeReport(path string, r *results, rows []row, plots []string) error {
 - **Fresh process**: server.py is started from scratch, polled every millisecond until it listens, specialized and called once; median of %d runs.
 - **Warm calls**: %d sequential GETs each to a Python instance the harness runs itself (direct) and to a function with the same code through the router, in interleaved batches of %d after 200 warm-up calls per path.
 - **Throughput**: closed loop with %d goroutines sharing one keep-alive transport, direct and router alternating for %d rounds of %s, counting 200s with the hello body. The function has requestsPerPod %d and concurrency 1, so both paths hit one Python process.
-- **Burst**: %d simultaneous first calls to a fresh function (requestsPerPod 1), on connections opened beforehand; %d functions, %s apart.
+- **Burst**: %d simultaneous first calls to a fresh function (requestsPerPod 1), on connections opened beforehand; %d functions, %s apart. Right after the last burst, one more fresh function is called once; then the harness waits until lanternd and its instances use under 5 %% of a CPU and deletes these functions.
 - **High concurrency**: %d connections in a closed loop for %s on one function with requestsPerPod 100 (concurrency 500), after one warm-up call, so it scales out during the run.
 - **Memory**: VmRSS of the lanternd process from /proc (instances are separate processes), 1 s after start and 3 s after the load.
 `, m.CPUs, poolsize, p.coldN, p.coldGap, p.freshN, p.warmCalls, p.warmBatch, p.tputConns, p.tputRounds, p.tputDur, p.tputConns,
