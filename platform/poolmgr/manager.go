@@ -284,6 +284,9 @@ func (m *Manager) specialize(ctx context.Context, fn *api.Function) (*inst, erro
 		return nil, m.coldStartFailed(fn, ph, start, "acquire", httpx.Errorf(http.StatusServiceUnavailable, "environment %q of function %q is not available", fn.Spec.Environment, name))
 	}
 	in, err := phase(ctx, m.tracer, "poolmgr.acquire", &ph.acquire, func(ctx context.Context) (*inst, error) { return p.acquire(ctx) })
+	if errors.Is(err, context.Canceled) {
+		return nil, err // withdrawn before any instance was touched: no cold start
+	}
 	if err != nil {
 		return nil, m.coldStartFailed(fn, ph, start, "acquire", err)
 	}

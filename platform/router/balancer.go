@@ -49,6 +49,10 @@ type balancer struct {
 	fn       *api.Function
 	backends []*backend
 	pending  int
+	// grows are the scale-ups under way, oldest first; a grow no longer
+	// needed (its waiters were served by freed capacity) is cancelled so
+	// that a burst does not keep more instances than it needs.
+	grows    []*growCall
 	waiters  []*waiter
 	reported time.Time
 	// draining are dropped backends still serving requests; they are
@@ -132,14 +136,43 @@ func (b *balancer) scaleLocked() {
 	}
 	for need > 0 && len(b.backends)+b.pending < conc {
 		b.pending++
-		// The newest uncovered waiter asked for this instance.
-		go b.grow(b.waiters[len(b.waiters)-need].trace)
+		// The newest uncovered waiter asked for this instance; the call is
+		// not tied to its request: every waiter benefits from the instance.
+		parent := b.waiters[len(b.waiters)-need].trace
+		ctx, cancel := context.WithTimeout(trace.ContextWithSpanContext(context.Background(), parent),
+			b.fn.Spec.SpecializationTimeoutDuration()+5*time.Second)
+		g := &growCall{cancel: cancel}
+		b.grows = append(b.grows, g)
+		go b.grow(ctx, g)
 		need -= rpp
 	}
 }
 
+// growCall is one scale-up under way.
+type growCall struct {
+	cancel    context.CancelFunc
+	cancelled bool
+}
+
+// trimLocked cancels the newest scale-ups that no waiter needs any more.
+func (b *balancer) trimLocked() {
+	rpp := b.fn.Spec.RequestsPerPod
+	uncovered := len(b.waiters)
+	for _, be := range b.backends {
+		uncovered -= rpp - be.inFlight
+	}
+	for len(b.grows) > 0 && (b.pending-1)*rpp >= uncovered {
+		g := b.grows[len(b.grows)-1]
+		b.grows = b.grows[:len(b.grows)-1]
+		g.cancelled = true
+		g.cancel()
+		b.pending--
+	}
+}
+
 // grow gets one more instance from the poolmgr and hands it to waiters.
-func (b *balancer) grow(parent trace.SpanContext) {
+func (b *balancer) grow(ctx context.Context, g *growCall) {
+	defer g.cancel()
 	b.mu.Lock()
 	fn := b.fn
 	exclude := make([]string, 0, len(b.backends))
@@ -147,17 +180,20 @@ func (b *balancer) grow(parent trace.SpanContext) {
 		exclude = append(exclude, be.ID)
 	}
 	b.mu.Unlock()
-	// Not tied to one caller: every waiter benefits from the instance.
-	ctx, cancel := context.WithTimeout(trace.ContextWithSpanContext(context.Background(), parent),
-		fn.Spec.SpecializationTimeoutDuration()+5*time.Second)
-	defer cancel()
 	inst, err := b.s.instances.GetInstance(ctx, api.InstanceRequest{
 		Namespace: fn.Metadata.Namespace, Function: fn.Metadata.Name, Exclude: exclude,
 	})
 
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.pending--
+	if g.cancelled {
+		if err != nil {
+			return // withdrawn: nobody waits for it
+		}
+	} else {
+		b.pending--
+		b.grows = slices.DeleteFunc(b.grows, func(x *growCall) bool { return x == g })
+	}
 	if err != nil {
 		b.failLocked(err)
 		return
@@ -179,6 +215,7 @@ func (b *balancer) grow(parent trace.SpanContext) {
 		b.backends = append(b.backends, &backend{Instance: *inst, lastUsed: time.Now()})
 	}
 	b.dispatchLocked()
+	b.trimLocked()
 	b.scaleLocked()
 }
 
@@ -223,6 +260,9 @@ func (b *balancer) release(be *backend) {
 	be.lastUsed = time.Now()
 	if !be.gone {
 		b.dispatchLocked()
+		if len(b.grows) > 0 {
+			b.trimLocked()
+		}
 	}
 	b.mu.Unlock()
 }

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"sync"
 	"syscall"
 	"time"
 
@@ -176,6 +177,7 @@ func (s *Server) newProxy() *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Transport:     s.transport,
 		FlushInterval: -1, // stream: flush every write
+		BufferPool:    bufferPool{},
 		ErrorLog:      log.New(io.Discard, "", 0),
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			c := pr.In.Context().Value(callKey{}).(*call)
@@ -293,3 +295,12 @@ func (w *statusWriter) code() int {
 	}
 	return w.status
 }
+
+// bufferPool reuses the proxy's copy buffers instead of allocating 32 KiB
+// per request.
+type bufferPool struct{}
+
+var buffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (bufferPool) Get() []byte  { return *buffers.Get().(*[]byte) }
+func (bufferPool) Put(b []byte) { buffers.Put(&b) }

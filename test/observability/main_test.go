@@ -1,0 +1,511 @@
+package observability_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const (
+	prometheusBin = "/usr/bin/prometheus"
+	installHint   = "install it with: apt-get install -y prometheus (make does it)"
+	systemPython  = "/usr/bin/python3"
+	pythonHint    = "run: bash platform/environments/setup.sh"
+
+	// The live test's budget, counted from the start of the load: every
+	// metric name is exported within warmupTimeout, and every dashboard
+	// query returns data within queryTimeout (the load keeps going
+	// meanwhile). A normal run needs about 10 s of load.
+	warmupTimeout = 20 * time.Second
+	queryTimeout  = 45 * time.Second
+
+	// The function the function dashboard is checked with: it answers,
+	// fails on ?fail=1, and with an idle timeout of one second it is
+	// cold-started and reaped again and again.
+	testNamespace = "default"
+	testFunction  = "mixed"
+)
+
+var repoRoot string
+
+func TestMain(m *testing.M) {
+	wd, err := os.Getwd()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	repoRoot = filepath.Clean(filepath.Join(wd, "..", ".."))
+	code := m.Run()
+	if live != nil {
+		live.stop()
+	}
+	os.Exit(code)
+}
+
+// ---------------------------------------------------------------------------
+// The live platform: lanternd all + Prometheus + load, started once by the
+// first test that needs it and stopped after all tests.
+
+type platform struct {
+	dir        string // temporary folder: binaries, data, logs
+	bin        string // folder with lanternd and lantern
+	apiURL     string
+	routerURL  string
+	promURL    string
+	started    time.Time // when the load began; the deadlines count from it
+	lanternd   *proc
+	prometheus *proc
+	stopLoad   context.CancelFunc
+	loadDone   chan struct{}
+	loadErrs   *errorLog
+	loadCalls  atomic.Int64
+}
+
+var (
+	live     *platform
+	liveErr  error
+	liveOnce sync.Once
+)
+
+// requireLive returns the running platform, starting it on first use.
+func requireLive(t *testing.T) *platform {
+	t.Helper()
+	liveOnce.Do(func() {
+		live, liveErr = startPlatform()
+	})
+	if liveErr != nil {
+		t.Fatalf("live platform: %v", liveErr)
+	}
+	return live
+}
+
+func startPlatform() (p *platform, err error) {
+	if _, err := os.Stat(prometheusBin); err != nil {
+		return nil, fmt.Errorf("%s not found: %s", prometheusBin, installHint)
+	}
+	if out, err := exec.Command(systemPython, "-c", "import flask, gevent").CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("the python runtime needs %s with flask and gevent (%s): %v: %s", systemPython, pythonHint, err, strings.TrimSpace(string(out)))
+	}
+	dir, err := os.MkdirTemp("", "lantern-observability-")
+	if err != nil {
+		return nil, err
+	}
+	p = &platform{dir: dir, bin: filepath.Join(dir, "bin"), loadErrs: &errorLog{}}
+	defer func() {
+		if err != nil {
+			p.stop()
+		}
+	}()
+	build := exec.Command("go", "build", "-o", p.bin+string(filepath.Separator), "./platform/cmd/lanternd", "./platform/cmd/lantern")
+	build.Dir = repoRoot
+	if out, err := build.CombinedOutput(); err != nil {
+		return p, fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	apiAddr, routerAddr, promAddr, err := freeAddrs()
+	if err != nil {
+		return p, err
+	}
+	p.apiURL, p.routerURL, p.promURL = "http://"+apiAddr, "http://"+routerAddr, "http://"+promAddr
+
+	// lanternd all. A short reap interval lets idle instances go within
+	// the test's time.
+	p.lanternd, err = startProc("lanternd", filepath.Join(dir, "lanternd.log"), filepath.Join(p.bin, "lanternd"),
+		"all", "--data-dir", filepath.Join(dir, "data"), "--api-addr", apiAddr, "--router-addr", routerAddr,
+		"--runtimes-dir", filepath.Join(repoRoot, "platform", "environments"), "--log-format", "text",
+		"--reap-interval", "200ms")
+	if err != nil {
+		return p, err
+	}
+	if err := waitOK(p.lanternd, p.apiURL+"/healthz", p.routerURL+"/router-healthz"); err != nil {
+		return p, err
+	}
+
+	// Prometheus scrapes it every second and evaluates the alert rules.
+	cfg := filepath.Join(dir, "prometheus.yml")
+	rules := filepath.Join(repoRoot, rulesFile)
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+rule_files:
+  - %q
+scrape_configs:
+  - job_name: lantern
+    static_configs:
+      - targets: [%q]
+`, rules, apiAddr)), 0o644); err != nil {
+		return p, err
+	}
+	p.prometheus, err = startProc("prometheus", filepath.Join(dir, "prometheus.log"), prometheusBin,
+		"--config.file="+cfg, "--storage.tsdb.path="+filepath.Join(dir, "tsdb"), "--web.listen-address="+promAddr)
+	if err != nil {
+		return p, err
+	}
+	if err := waitOK(p.prometheus, p.promURL+"/-/ready"); err != nil {
+		return p, err
+	}
+
+	// Functions, then load in the background until the tests end.
+	if err := p.deploy(); err != nil {
+		return p, err
+	}
+	p.started = time.Now()
+	ctx, cancel := context.WithCancel(context.Background())
+	p.stopLoad, p.loadDone = cancel, make(chan struct{})
+	go func() {
+		defer close(p.loadDone)
+		p.load(ctx)
+	}()
+	return p, nil
+}
+
+func (p *platform) stop() {
+	if p.stopLoad != nil {
+		p.stopLoad()
+		<-p.loadDone
+	}
+	for _, pr := range []*proc{p.prometheus, p.lanternd} {
+		if pr != nil {
+			pr.stop()
+		}
+	}
+	if os.Getenv("LANTERN_OBSERVABILITY_KEEP") == "" {
+		_ = os.RemoveAll(p.dir)
+	} else {
+		fmt.Fprintln(os.Stderr, "observability: kept", p.dir)
+	}
+}
+
+// logs returns the tails of lanternd's and Prometheus's logs, for failures.
+func (p *platform) logs() string {
+	var b strings.Builder
+	for _, pr := range []*proc{p.lanternd, p.prometheus} {
+		if pr != nil {
+			fmt.Fprintf(&b, "--- %s log (last lines of %s):\n%s\n", pr.name, pr.logPath, pr.tail(30))
+		}
+	}
+	if errs := p.loadErrs.list(); len(errs) > 0 {
+		fmt.Fprintf(&b, "--- load errors (%d, first ones):\n%s\n", len(errs), strings.Join(errs[:min(len(errs), 10)], "\n"))
+	}
+	return b.String()
+}
+
+// lantern runs the CLI against the platform.
+func (p *platform) lantern(args ...string) error {
+	cmd := exec.Command(filepath.Join(p.bin, "lantern"), args...)
+	cmd.Env = append(withoutLanternEnv(os.Environ()), "LANTERN_URL="+p.apiURL, "LANTERN_ROUTER_URL="+p.routerURL)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("lantern %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// Function code deployed by the test.
+const (
+	helloPy = "def main():\n    return \"hi\\n\"\n"
+	mixedPy = `from flask import request
+
+
+def main():
+    if request.args.get("fail"):
+        return "failing on purpose\n", 500
+    return "ok " * 100 + "\n"
+`
+	brokenPy = "def main()\n    return \"this never loads\\n\"\n"
+)
+
+// deploy creates the environment and the functions:
+//   - hello answers; called steadily through /fn/ and through an HTTP route;
+//   - mixed answers, or 500 on ?fail=1; idle timeout 1 s, called in bursts;
+//   - broken has a syntax error: every call is a failed cold start;
+//   - doomed is called once and deleted.
+func (p *platform) deploy() error {
+	code := filepath.Join(p.dir, "code")
+	if err := os.MkdirAll(code, 0o755); err != nil {
+		return err
+	}
+	for name, src := range map[string]string{"hello.py": helloPy, "mixed.py": mixedPy, "broken.py": brokenPy} {
+		if err := os.WriteFile(filepath.Join(code, name), []byte(src), 0o644); err != nil {
+			return err
+		}
+	}
+	steps := [][]string{
+		{"env", "create", "--name", "python", "--runtime", "python"},
+		{"fn", "create", "--name", "hello", "--env", "python", "--code", filepath.Join(code, "hello.py")},
+		{"route", "create", "--name", "hello", "--function", "hello", "--url", "/hello"},
+		{"fn", "create", "--name", testFunction, "--env", "python", "--code", filepath.Join(code, "mixed.py"), "--idletimeout", "1"},
+		{"fn", "create", "--name", "broken", "--env", "python", "--code", filepath.Join(code, "broken.py")},
+		{"fn", "create", "--name", "doomed", "--env", "python", "--code", filepath.Join(code, "hello.py")},
+	}
+	for _, s := range steps {
+		if err := p.lantern(s...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// load calls the functions until ctx ends: hello steadily (two workers,
+// both triggers), mixed in bursts of four workers with one call in five
+// failing, then quiet long enough for its instances to be reaped; broken
+// once a second; doomed once, then it is deleted; and the controller's
+// API lists the functions four times a second.
+func (p *platform) load(ctx context.Context) {
+	hc := &http.Client{Timeout: 10 * time.Second}
+	// call returns the status, and the start of the body when it is not
+	// the one expected.
+	call := func(path string) (int, string) {
+		p.loadCalls.Add(1)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.routerURL+path, nil)
+		resp, err := hc.Do(req)
+		if err != nil {
+			if ctx.Err() == nil {
+				p.loadErrs.add(fmt.Sprintf("%s GET %s: %v", time.Now().Format("15:04:05.000"), path, err))
+			}
+			return 0, ""
+		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, strings.TrimSpace(string(body))
+	}
+	expect := func(path string, want int) {
+		if got, body := call(path); got != want && ctx.Err() == nil {
+			p.loadErrs.add(fmt.Sprintf("%s GET %s: status %d, want %d: %s", time.Now().Format("15:04:05.000"), path, got, want, body))
+		}
+	}
+	sleep := func(d time.Duration) bool {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(d):
+			return true
+		}
+	}
+	var wg sync.WaitGroup
+	worker := func(f func()) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f()
+		}()
+	}
+	for _, path := range []string{"/fn/default/hello", "/hello"} {
+		worker(func() {
+			for sleep(40 * time.Millisecond) {
+				expect(path, http.StatusOK)
+			}
+		})
+	}
+	worker(func() { // the controller API, as the CLI and CI would use it
+		for sleep(250 * time.Millisecond) {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.apiURL+"/v1/namespaces/default/functions", nil)
+			resp, err := hc.Do(req)
+			if err != nil {
+				if ctx.Err() == nil {
+					p.loadErrs.add(fmt.Sprintf("list functions: %v", err))
+				}
+				continue
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				p.loadErrs.add(fmt.Sprintf("list functions: %s", resp.Status))
+			}
+		}
+	})
+	worker(func() { // broken
+		for sleep(time.Second) {
+			if got, _ := call("/fn/default/broken"); got < 500 && ctx.Err() == nil {
+				p.loadErrs.add(fmt.Sprintf("broken answered %d, want a 5xx", got))
+			}
+		}
+	})
+	worker(func() { // doomed
+		expect("/fn/default/doomed", http.StatusOK)
+		if sleep(2 * time.Second) {
+			if err := p.lantern("fn", "delete", "--name", "doomed"); err != nil {
+				p.loadErrs.add(err.Error())
+			}
+		}
+	})
+	worker(func() { // mixed: bursts and pauses
+		for ctx.Err() == nil {
+			burstEnd := time.Now().Add(1500 * time.Millisecond)
+			var bw sync.WaitGroup
+			for w := 0; w < 4; w++ {
+				bw.Add(1)
+				go func() {
+					defer bw.Done()
+					for i := 0; time.Now().Before(burstEnd) && ctx.Err() == nil; i++ {
+						if (i+w)%5 == 0 {
+							expect("/fn/default/"+testFunction+"?fail=1", http.StatusInternalServerError)
+						} else {
+							expect("/fn/default/"+testFunction, http.StatusOK)
+						}
+					}
+				}()
+			}
+			bw.Wait()
+			// Idle timeout (1 s) + reap interval + retirement (~1.4 s).
+			if !sleep(3500 * time.Millisecond) {
+				return
+			}
+		}
+	})
+	wg.Wait()
+}
+
+// ---------------------------------------------------------------------------
+// Processes
+
+type proc struct {
+	name    string
+	cmd     *exec.Cmd
+	logPath string
+	done    chan struct{}
+	err     error
+}
+
+func startProc(name, logPath, bin string, args ...string) (*proc, error) {
+	f, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Dir = filepath.Dir(logPath)
+	cmd.Env = withoutLanternEnv(os.Environ())
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &proc{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+func (p *proc) alive() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// stop sends SIGTERM, and SIGKILL after 15 s.
+func (p *proc) stop() {
+	if !p.alive() {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+func (p *proc) tail(n int) string {
+	f, err := os.Open(p.logPath)
+	if err != nil {
+		return err.Error()
+	}
+	defer f.Close()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+		if len(lines) > n {
+			lines = lines[1:]
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// waitOK polls the URLs until each answers 200, for up to 20 s.
+func waitOK(p *proc, urls ...string) error {
+	hc := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(20 * time.Second)
+	for _, u := range urls {
+		for {
+			resp, err := hc.Get(u)
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					break
+				}
+				err = fmt.Errorf("status %d", resp.StatusCode)
+			}
+			if !p.alive() {
+				return fmt.Errorf("%s exited (%v) before %s answered; its log:\n%s", p.name, p.err, u, p.tail(30))
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s: %s did not answer in 20s (%v); its log:\n%s", p.name, u, err, p.tail(30))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// freeAddrs returns three loopback addresses nobody listens on right now.
+func freeAddrs() (a, b, c string, err error) {
+	var addrs []string
+	for i := 0; i < 3; i++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", "", "", err
+		}
+		defer ln.Close()
+		addrs = append(addrs, ln.Addr().String())
+	}
+	return addrs[0], addrs[1], addrs[2], nil
+}
+
+func withoutLanternEnv(env []string) []string {
+	var out []string
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "LANTERN_") && !strings.HasPrefix(kv, "OTEL_") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// errorLog collects the load's unexpected answers.
+type errorLog struct {
+	mu   sync.Mutex
+	errs []string
+}
+
+func (e *errorLog) add(s string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.errs = append(e.errs, s)
+}
+
+func (e *errorLog) list() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.errs...)
+}
