@@ -9,9 +9,8 @@ import (
 
 	"errors"
 	"io"
-	"log"
+	"net"
 	"net/http"
-	"net/http/httputil"
 	"net/url"
 	"sync"
 	"syscall"
@@ -33,16 +32,13 @@ var errFunctionTimeout = errors.New("function timeout")
 
 // call is the per-attempt state shared with the reverse proxy's hooks.
 type call struct {
-	rec     *recorder
-	fn      *api.Function
-	be      *backend
-	tgt     target
-	err     error
-	started bool // response headers arrived
-	timer   *time.Timer
+	rec   *recorder
+	fn    *api.Function
+	be    *backend
+	tgt   target
+	err   error
+	timer *time.Timer
 }
-
-type callKey struct{}
 
 func (s *Server) serveFunction(w http.ResponseWriter, r *http.Request, tgt target) {
 	// A caller's trace continues through Lantern; a malformed traceparent
@@ -119,7 +115,7 @@ func (s *Server) callFunction(ctx context.Context, w http.ResponseWriter, r *htt
 		c := &call{fn: fn, be: be, tgt: tgt, timer: timer, rec: rec}
 		pctx, pspan := s.tracer.Start(ctx, "router.proxy", trace.WithSpanKind(trace.SpanKindClient),
 			trace.WithAttributes(attribute.String("lantern.instance", be.ID), attribute.Int("lantern.attempt", attempt)))
-		s.proxyOnce(w, r.WithContext(context.WithValue(pctx, callKey{}, c)), b)
+		s.proxyOnce(pctx, w, r, b, c)
 		if c.err != nil {
 			pspan.SetStatus(codes.Error, c.err.Error())
 		}
@@ -137,6 +133,7 @@ func (s *Server) callFunction(ctx context.Context, w http.ResponseWriter, r *htt
 			// The instance is gone: forget it, let the poolmgr clean up, retry.
 			s.logger.Warn("instance unreachable, retrying", "function", fn.Metadata.Name, "instance", be.ID, "err", c.err)
 			b.drop(be.ID)
+			s.upstreams.closeIdle(be.Address)
 			go s.removeInstance(be.ID, api.ReasonCrash)
 			continue
 		}
@@ -153,6 +150,7 @@ func (s *Server) proxyFailed(w http.ResponseWriter, r *http.Request, ctx context
 	case context.Cause(ctx) == errFunctionTimeout:
 		// The instance may be stuck: recycle it.
 		s.balancerFor(c.fn).drop(c.be.ID)
+		s.upstreams.closeIdle(c.be.Address)
 		go s.removeInstance(c.be.ID, api.ReasonTimeout)
 		writeError(w, r, httpx.Errorf(http.StatusGatewayTimeout, "function %q did not answer within its timeout of %ds", name, c.fn.Spec.FunctionTimeout).
 			WithHint("raise it with 'lantern fn update --fntimeout N'"))
@@ -173,58 +171,132 @@ func (s *Server) removeInstance(id, reason string) {
 	}
 }
 
-func (s *Server) newProxy() *httputil.ReverseProxy {
-	return &httputil.ReverseProxy{
-		Transport:     s.transport,
-		FlushInterval: -1, // stream: flush every write
-		BufferPool:    bufferPool{},
-		ErrorLog:      log.New(io.Discard, "", 0),
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			c := pr.In.Context().Value(callKey{}).(*call)
-			fn := c.fn
-			pr.Out.URL.Scheme = "http"
-			pr.Out.URL.Host = c.be.Address
-			pr.Out.URL.Path = c.tgt.subpath
-			pr.Out.URL.RawPath = ""
-			pr.Out.Host = pr.In.Host
-			s.prop.Inject(pr.In.Context(), propagation.HeaderCarrier(pr.Out.Header))
-			c.rec.forwarded()
-			pr.SetXForwarded()
-			h := pr.Out.Header
-			h.Set("X-Forwarded-Host", pr.In.Host)
-			h.Set("X-Lantern-Function-Name", fn.Metadata.Name)
-			h.Set("X-Lantern-Function-Namespace", fn.Metadata.Namespace)
-			h.Set("X-Lantern-Function-Resourceversion", fn.Metadata.ResourceVersion)
-			h.Set("X-Fission-Function-Name", fn.Metadata.Name)
-			h.Set("X-Fission-Function-Namespace", fn.Metadata.Namespace)
-			h.Set("X-Fission-Function-Uid", fn.Metadata.UID)
-			h.Set("X-Fission-Function-Resourceversion", fn.Metadata.ResourceVersion)
-			h.Set("X-Fission-Full-Url", pr.In.URL.RequestURI())
-			for k, v := range c.tgt.params {
-				h.Set("X-Fission-Params-"+k, v)
-				h.Set("X-Lantern-Param-"+k, v)
-			}
-		},
-		ModifyResponse: func(resp *http.Response) error {
-			c := resp.Request.Context().Value(callKey{}).(*call)
-			c.timer.Stop()
-			c.started = true
-			resp.Header.Del(httpx.RequestIDHeader) // the router already set its own
-			return nil
-		},
-		ErrorHandler: func(_ http.ResponseWriter, r *http.Request, err error) {
-			r.Context().Value(callKey{}).(*call).err = err
-		},
+// outRequest builds the request sent to the instance.
+func (s *Server) outRequest(ctx context.Context, r *http.Request, c *call) *http.Request {
+	fn := c.fn
+	h := r.Header.Clone()
+	removeHopHeaders(h)
+	h.Del("Expect")
+	if _, ok := h["User-Agent"]; !ok {
+		h["User-Agent"] = []string{""} // keep Go's default out of it
+	}
+	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		if prior := h.Get("X-Forwarded-For"); prior != "" {
+			ip = prior + ", " + ip
+		}
+		h.Set("X-Forwarded-For", ip)
+	}
+	h.Set("X-Forwarded-Host", r.Host)
+	proto := "http"
+	if r.TLS != nil {
+		proto = "https"
+	}
+	h.Set("X-Forwarded-Proto", proto)
+	h.Set("X-Lantern-Function-Name", fn.Metadata.Name)
+	h.Set("X-Lantern-Function-Namespace", fn.Metadata.Namespace)
+	h.Set("X-Lantern-Function-Resourceversion", fn.Metadata.ResourceVersion)
+	h.Set("X-Fission-Function-Name", fn.Metadata.Name)
+	h.Set("X-Fission-Function-Namespace", fn.Metadata.Namespace)
+	h.Set("X-Fission-Function-Uid", fn.Metadata.UID)
+	h.Set("X-Fission-Function-Resourceversion", fn.Metadata.ResourceVersion)
+	h.Set("X-Fission-Full-Url", r.URL.RequestURI())
+	for k, v := range c.tgt.params {
+		h.Set("X-Fission-Params-"+k, v)
+		h.Set("X-Lantern-Param-"+k, v)
+	}
+	s.prop.Inject(ctx, propagation.HeaderCarrier(h))
+	out := &http.Request{
+		Method: r.Method, URL: &url.URL{Path: c.tgt.subpath, RawQuery: r.URL.RawQuery},
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: h, Host: r.Host, ContentLength: r.ContentLength,
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		out.Body = r.Body
+	}
+	return out
+}
+
+// proxyOnce makes one attempt on c.be and streams the answer to w. It sets
+// c.err when no response arrived. The slot is released even when the
+// response is aborted because the instance broke off mid-stream.
+func (s *Server) proxyOnce(ctx context.Context, w http.ResponseWriter, r *http.Request, b *balancer, c *call) {
+	defer b.release(c.be)
+	defer c.timer.Stop()
+	out := s.outRequest(ctx, r, c)
+	var (
+		uc   *upConn
+		resp *http.Response
+		stop func() bool
+		err  error
+	)
+	for try := 0; ; try++ {
+		if uc, err = s.upstreams.get(ctx, c.be.Address); err != nil {
+			c.err = err
+			return
+		}
+		c.rec.forwarded()
+		resp, stop, err = uc.roundTrip(ctx, out)
+		if err == nil {
+			break
+		}
+		stop()
+		_ = uc.Close()
+		// A kept-alive connection the instance had closed: once, on a
+		// fresh connection, if nothing of the body was sent.
+		if uc.reused && try == 0 && isConnLost(err) && out.Body == nil {
+			continue
+		}
+		if tb, ok := r.Body.(*trackingBody); ok && tb.err != nil {
+			err = tb.err // reading the caller's body failed (too large, cut off)
+		}
+		c.err = err
+		return
+	}
+	c.timer.Stop() // the answer started: the stream may run as long as the client stays
+	removeHopHeaders(resp.Header)
+	resp.Header.Del(httpx.RequestIDHeader) // the router already set its own
+	wh := w.Header()
+	for k, v := range resp.Header {
+		wh[k] = v
+	}
+	w.WriteHeader(resp.StatusCode)
+	copyErr := copyStreaming(w, resp.Body)
+	_ = resp.Body.Close()
+	stop()
+	if copyErr == nil && !resp.Close && ctx.Err() == nil {
+		s.upstreams.put(uc)
+		return
+	}
+	_ = uc.Close()
+	if copyErr != nil && r.Context().Err() == nil {
+		// The instance broke off mid-answer: abort the client's response so
+		// it cannot look complete.
+		panic(http.ErrAbortHandler)
 	}
 }
 
-// proxyOnce makes one attempt. The slot is released even when the proxy
-// aborts the response (http.ErrAbortHandler) because the client left.
-func (s *Server) proxyOnce(w http.ResponseWriter, r *http.Request, b *balancer) {
-	c := r.Context().Value(callKey{}).(*call)
-	defer b.release(c.be)
-	defer c.timer.Stop()
-	s.proxy.ServeHTTP(w, r)
+// copyStreaming copies the body, flushing each chunk so that streams
+// (server-sent events) reach the client as they are produced.
+func copyStreaming(w http.ResponseWriter, body io.Reader) error {
+	bp := buffers.Get().(*[]byte)
+	defer buffers.Put(bp)
+	buf := *bp
+	rc := http.NewResponseController(w)
+	for {
+		n, err := body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return werr
+			}
+			_ = rc.Flush()
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 // isDialError reports a failure to connect, the only error safe to retry.
@@ -251,11 +323,16 @@ func idempotent(method string) bool {
 type trackingBody struct {
 	rc      io.ReadCloser
 	touched bool
+	err     error // the last read error other than EOF
 }
 
 func (t *trackingBody) Read(p []byte) (int, error) {
 	t.touched = true
-	return t.rc.Read(p)
+	n, err := t.rc.Read(p)
+	if err != nil && err != io.EOF {
+		t.err = err
+	}
+	return n, err
 }
 
 func (t *trackingBody) Close() error { return nil }
@@ -296,11 +373,5 @@ func (w *statusWriter) code() int {
 	return w.status
 }
 
-// bufferPool reuses the proxy's copy buffers instead of allocating 32 KiB
-// per request.
-type bufferPool struct{}
-
+// buffers are the copy buffers of responses.
 var buffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
-
-func (bufferPool) Get() []byte  { return *buffers.Get().(*[]byte) }
-func (bufferPool) Put(b []byte) { buffers.Put(&b) }

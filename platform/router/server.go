@@ -3,9 +3,6 @@ package router
 import (
 	"context"
 	"log/slog"
-	"net"
-	"net/http"
-	"net/http/httputil"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,8 +57,7 @@ type Server struct {
 	objs      Objects
 	logger    *slog.Logger
 	metrics   *metrics
-	proxy     *httputil.ReverseProxy
-	transport *http.Transport
+	upstreams *upstreams
 	reg       prometheus.Registerer
 	tracer    trace.Tracer
 	prop      propagation.TextMapPropagator
@@ -99,16 +95,8 @@ func New(cfg Config, instances Instances, objs Objects, logger *slog.Logger, opt
 		o(s)
 	}
 	s.metrics = newMetrics(s.reg)
-	// One keep-alive transport shared by every request.
-	s.transport = &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        0,
-		MaxIdleConnsPerHost: 1024,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
-		ForceAttemptHTTP2:   false,
-	}
-	s.proxy = s.newProxy()
+	// One pool of keep-alive connections shared by every request.
+	s.upstreams = newUpstreams()
 	s.routes.Store(buildTable(nil))
 	return s
 }
@@ -152,16 +140,14 @@ func (s *Server) Run(ctx context.Context) error {
 		err := s.instances.WatchInstances(ctx, func(ev api.InstanceEvent) error {
 			if ev.Type == api.EventDeleted {
 				s.dropInstance(ev.Instance.Namespace, ev.Instance.Function, ev.Instance.ID)
-				if ev.Reason == api.ReasonCrash {
-					// Kept-alive connections to a dead process would fail
-					// the next request sent on them.
-					s.transport.CloseIdleConnections()
-				}
+				// Kept-alive connections to a gone process would fail the
+				// next request sent on them.
+				s.upstreams.closeIdle(ev.Instance.Address)
 			}
 			return nil
 		})
 		if ctx.Err() != nil {
-			s.transport.CloseIdleConnections()
+			s.upstreams.closeIdle("")
 			return nil
 		}
 		// Events may have been missed: forget every cached instance; the
