@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -212,6 +214,84 @@ func (p *python) specialize(ctx context.Context, file string) error {
 	return nil
 }
 
+// startProxy serves a bare httputil.ReverseProxy to target on a free port:
+// the cost of one Go proxy hop, without Lantern's routing.
+func startProxy(target string) (url string, stop func(), err error) {
+	u, err := neturl.Parse(target)
+	if err != nil {
+		return "", nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.Transport = &http.Transport{MaxIdleConnsPerHost: 1024, IdleConnTimeout: 90 * time.Second, DisableCompression: true}
+	srv := &http.Server{Handler: rp, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return "http://" + ln.Addr().String(), func() { srv.Close() }, nil
+}
+
+// memSample is lanternd's memory at one point of the run. The Go figures
+// come from its /metrics and are zero when it serves none.
+type memSample struct {
+	step                  string
+	rss, peak             int64
+	heapInuse, heapUnused int64 // unused: idle heap not yet returned to the OS
+	goroutines            int64
+	sockets               int // open sockets: listeners and connections
+	// The step that ended here: how long it took and how many CPUs other
+	// processes kept busy meanwhile.
+	took    time.Duration
+	foreign float64
+}
+
+func (l *lanternd) memory(ctx context.Context, step string) (memSample, error) {
+	m := memSample{step: step, sockets: sockets(l.pid())}
+	var err error
+	if m.rss, m.peak, err = procStatus(l.pid()); err != nil {
+		return m, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, l.apiURL+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return m, nil
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	if _, err := b.ReadFrom(resp.Body); err != nil || resp.StatusCode != http.StatusOK {
+		return m, nil
+	}
+	v := map[string]int64{}
+	for line := range strings.SplitSeq(b.String(), "\n") {
+		name, val, ok := strings.Cut(line, " ")
+		if ok && !strings.HasPrefix(name, "#") {
+			if f, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err == nil {
+				v[name] = int64(f)
+			}
+		}
+	}
+	m.heapInuse = v["go_memstats_heap_inuse_bytes"]
+	m.heapUnused = v["go_memstats_heap_idle_bytes"] - v["go_memstats_heap_released_bytes"]
+	m.goroutines = v["go_goroutines"]
+	return m, nil
+}
+
+// sockets counts a process's open socket descriptors.
+func sockets(pid int) int {
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	ents, _ := os.ReadDir(dir)
+	n := 0
+	for _, e := range ents {
+		if t, err := os.Readlink(filepath.Join(dir, e.Name())); err == nil && strings.HasPrefix(t, "socket:") {
+			n++
+		}
+	}
+	return n
+}
+
 // procStatus returns VmRSS and VmHWM of a process in bytes.
 func procStatus(pid int) (rss, hwm int64, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
@@ -254,9 +334,9 @@ func instancesOf(lanterndPID int, tag string) int {
 // used less than 5 % of a CPU.
 func quiet(lanterndPID int, d time.Duration) bool {
 	cpu := func() time.Duration {
-		t := cpuTime(lanterndPID)
-		for _, c := range children(lanterndPID) {
-			t += cpuTime(c)
+		var t time.Duration
+		for _, pid := range descendants(lanterndPID) {
+			t += cpuTime(pid, true)
 		}
 		return t
 	}
@@ -265,20 +345,63 @@ func quiet(lanterndPID int, d time.Duration) bool {
 	return cpu()-before < d/20
 }
 
-// cpuTime returns a process's user and system time.
-func cpuTime(pid int) time.Duration {
+// cpuTime returns a process's user and system time, with reaped set also
+// that of the children it waited for.
+func cpuTime(pid int, reaped bool) time.Duration {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0
 	}
-	// After "pid (comm) ": state is field 0, utime 11, stime 12.
+	// After "pid (comm) ": state is field 0, utime 11, stime 12, cutime
+	// 13, cstime 14.
 	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	if len(f) < 13 {
+	if len(f) < 15 {
 		return 0
 	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	s, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(u+s) * 10 * time.Millisecond // USER_HZ is 100
+	last := 12
+	if reaped {
+		last = 14
+	}
+	var ticks int64
+	for _, x := range f[11 : last+1] {
+		n, _ := strconv.ParseInt(x, 10, 64)
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond // USER_HZ is 100
+}
+
+// descendants returns pid and every live process below it.
+func descendants(pid int) []int {
+	parent := map[int][]int{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if ppid := parentOf(child); ppid > 0 {
+			parent[ppid] = append(parent[ppid], child)
+		}
+	}
+	out := []int{pid}
+	for i := 0; i < len(out); i++ {
+		out = append(out, parent[out[i]]...)
+	}
+	return out
+}
+
+func parentOf(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// pid (comm) state ppid ...; comm may hold spaces.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
 }
 
 // children returns the pids whose parent is pid: lanternd's instances.
@@ -286,18 +409,7 @@ func children(pid int) []int {
 	var out []int
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
-		child, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...; comm may hold spaces.
-		rest := string(b[bytes.LastIndexByte(b, ')')+1:])
-		f := strings.Fields(rest)
-		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
+		if child, err := strconv.Atoi(e.Name()); err == nil && parentOf(child) == pid {
 			out = append(out, child)
 		}
 	}
@@ -305,8 +417,8 @@ func children(pid int) []int {
 }
 
 // cpuSnapshot is the machine's busy CPU time and the harness's own: itself
-// and every child it waited for (lanternd with the instances it waited for,
-// the direct Python instances).
+// and its descendants, live or reaped (lanternd, its instances, the direct
+// Python instances).
 type cpuSnapshot struct {
 	at            time.Time
 	machine, self time.Duration
@@ -329,11 +441,8 @@ func takeCPU() cpuSnapshot {
 		}
 		s.machine = time.Duration(busy) * 10 * time.Millisecond // USER_HZ is 100
 	}
-	for _, who := range []int{syscall.RUSAGE_SELF, syscall.RUSAGE_CHILDREN} {
-		var ru syscall.Rusage
-		if syscall.Getrusage(who, &ru) == nil {
-			s.self += time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-		}
+	for _, pid := range descendants(os.Getpid()) {
+		s.self += cpuTime(pid, true)
 	}
 	return s
 }
@@ -343,4 +452,18 @@ func takeCPU() cpuSnapshot {
 func (a cpuSnapshot) foreign(b cpuSnapshot) float64 {
 	other := (b.machine - a.machine) - (b.self - a.self)
 	return max(0, float64(other)/float64(b.at.Sub(a.at)))
+}
+
+// waitQuiet waits until other processes use less than 0.1 CPU over a
+// second, for at most max. It returns how long it waited.
+func waitQuiet(ctx context.Context, max time.Duration) time.Duration {
+	start := time.Now()
+	for ctx.Err() == nil && time.Since(start) < max {
+		a := takeCPU()
+		time.Sleep(time.Second)
+		if a.foreign(takeCPU()) < 0.1 {
+			break
+		}
+	}
+	return time.Since(start)
 }

@@ -159,6 +159,7 @@ func run(ctx context.Context, p params, out, bin string) error {
 // against one lanternd, and stops every process it started.
 func (b *bench) measure(ctx context.Context, bin, runtimes, out, hello string) (err error) {
 	p, r := b.p, b.r
+	waitQuiet(ctx, time.Minute)
 	progress("fresh-process baseline: start server.py, specialize, call once (%d runs)", p.freshN)
 	if err := b.freshProcess(ctx, hello); err != nil {
 		return err
@@ -175,11 +176,19 @@ func (b *bench) measure(ctx context.Context, bin, runtimes, out, hello string) (
 			err = serr
 		}
 	}()
+	sample := func(step string) error {
+		m, err := d.memory(ctx, step)
+		if err != nil {
+			return err
+		}
+		r.memory = append(r.memory, m)
+		progress("lanternd memory %s: RSS %s, Go heap in use %s, %d goroutines, %d sockets", step, mb(m.rss), mb(m.heapInuse), m.goroutines, m.sockets)
+		return nil
+	}
 	time.Sleep(time.Second) // settle
-	if r.rssStart, _, err = procStatus(d.pid()); err != nil {
+	if err := sample("after start"); err != nil {
 		return err
 	}
-	progress("lanternd RSS after start: %s", mb(r.rssStart))
 
 	b.ctrl, b.routerURL = client.NewController(d.apiURL, nil), d.routerURL
 	r.machine.Version, _ = b.ctrl.Version(ctx)
@@ -196,29 +205,48 @@ func (b *bench) measure(ctx context.Context, bin, runtimes, out, hello string) (
 	if err := py.specialize(ctx, hello); err != nil {
 		return err
 	}
+	proxyURL, stopProxy, err := startProxy(py.url)
+	if err != nil {
+		return err
+	}
+	defer stopProxy()
+	direct := paths{direct: py.url + "/", proxy: proxyURL + "/"}
 
 	steps := []struct {
 		name string
 		run  func() error
 	}{
-		{fmt.Sprintf("warm calls: %d sequential GETs each, direct vs router", p.warmCalls), func() error { return b.warmCalls(ctx, py.url+"/") }},
+		{fmt.Sprintf("warm calls: %d sequential GETs each, direct vs bare proxy vs router", p.warmCalls), func() error { return b.warmCalls(ctx, direct) }},
 		{fmt.Sprintf("cold starts: first call of %d fresh functions, %s apart", p.coldN, p.coldGap), func() error { return b.coldStarts(ctx) }},
-		{fmt.Sprintf("throughput: %d connections, %s × %d rounds, direct vs router", p.tputConns, p.tputDur, p.tputRounds), func() error { return b.throughput(ctx, py.url+"/") }},
+		{fmt.Sprintf("throughput: %d connections, %s × %d rounds, direct vs bare proxy vs router", p.tputConns, p.tputDur, p.tputRounds), func() error { return b.throughput(ctx, direct) }},
 		{fmt.Sprintf("bursts: %d simultaneous first calls to %d fresh functions", p.burstWidth, p.burstFns), func() error { return b.bursts(ctx, d.pid()) }},
 		{fmt.Sprintf("high concurrency: %d connections to one function for %s", p.hiConns, p.hiDur), func() error { return b.highConcurrency(ctx, d.pid()) }},
 	}
 	for _, s := range steps {
+		// Other work on the machine would show up as the platform's.
+		if w := waitQuiet(ctx, time.Minute); w > 2*time.Second {
+			progress("waited %s for other processes to quiet down", w.Round(time.Second))
+		}
 		progress("%s", s.name)
+		cpu := takeCPU()
 		if err := s.run(); err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		end := takeCPU()
+		if err := sample("after " + strings.SplitN(s.name, ":", 2)[0]); err != nil {
+			return err
+		}
+		m := &r.memory[len(r.memory)-1]
+		m.took, m.foreign = end.at.Sub(cpu.at), cpu.foreign(end)
+		if m.foreign > 0.2 {
+			progress("warning: other processes kept %.2f CPUs busy during this step", m.foreign)
 		}
 	}
 
 	time.Sleep(3 * time.Second) // idle
-	if r.rssEnd, r.rssPeak, err = procStatus(d.pid()); err != nil {
+	if err := sample("idle after the run"); err != nil {
 		return err
 	}
-	progress("lanternd RSS when idle after the run: %s (peak %s)", mb(r.rssEnd), mb(r.rssPeak))
 	if d.exited() {
 		return errors.New("lanternd exited during the run; see lanternd.log")
 	}

@@ -37,10 +37,10 @@ type results struct {
 	coldErrs   errTally
 	coldPhases []api.ColdStart // the poolmgr's records of the same
 
-	warmDirect, warmRouter []time.Duration
-	warmErrs               errTally
+	warmDirect, warmProxy, warmRouter []time.Duration
+	warmErrs                          errTally
 
-	tputDirect, tputRouter []loadResult
+	tputDirect, tputProxy, tputRouter []loadResult
 
 	burst       []time.Duration
 	burstErrs   errTally
@@ -53,7 +53,7 @@ type results struct {
 	hi          loadResult // many connections to one function
 	hiInstances int        // instances the function scaled to
 
-	rssStart, rssEnd, rssPeak int64
+	memory []memSample // lanternd's, after start, after each step, idle at the end
 }
 
 // bench holds what the measurements share.
@@ -205,37 +205,47 @@ func answersWith(ctx context.Context, c *http.Client, url string) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-// warmCalls compares sequential keep-alive calls to the direct instance and
-// to the router, in interleaved batches so both share the machine's noise.
-func (b *bench) warmCalls(ctx context.Context, directURL string) error {
+// paths are the baselines' URLs: the Python instance the harness runs, and
+// a bare Go reverse proxy in front of it.
+type paths struct{ direct, proxy string }
+
+// warmCalls compares sequential keep-alive calls to the direct instance,
+// through the bare proxy and through the router, in interleaved batches so
+// all share the machine's noise.
+func (b *bench) warmCalls(ctx context.Context, base paths) error {
 	if err := b.createFunction(ctx, "warm", api.FunctionSpec{}, helloCode("warm")); err != nil {
 		return err
 	}
 	if err := waitCallable(ctx, b.fnURL("warm"), 30*time.Second); err != nil {
 		return err
 	}
-	direct, router := newClient(1), newClient(1)
-	defer direct.CloseIdleConnections()
-	defer router.CloseIdleConnections()
 	b.r.warmErrs = errTally{}
-	// Warm up both paths (connections, Python's caches, Go's pools).
-	sequential(ctx, direct, directURL, 200, b.r.warmErrs)
-	sequential(ctx, router, b.fnURL("warm"), 200, b.r.warmErrs)
+	targets := []struct {
+		url string
+		lat *[]time.Duration
+	}{{base.direct, &b.r.warmDirect}, {base.proxy, &b.r.warmProxy}, {b.fnURL("warm"), &b.r.warmRouter}}
+	clients := make([]*http.Client, len(targets))
+	for i, t := range targets {
+		clients[i] = newClient(1)
+		defer clients[i].CloseIdleConnections()
+		sequential(ctx, clients[i], t.url, 200, b.r.warmErrs) // warm up connections, caches, pools
+	}
 	batches := b.p.warmCalls / b.p.warmBatch
 	for i := range batches {
-		b.r.warmDirect = append(b.r.warmDirect, sequential(ctx, direct, directURL, b.p.warmBatch, b.r.warmErrs)...)
-		b.r.warmRouter = append(b.r.warmRouter, sequential(ctx, router, b.fnURL("warm"), b.p.warmBatch, b.r.warmErrs)...)
+		for j, t := range targets {
+			*t.lat = append(*t.lat, sequential(ctx, clients[j], t.url, b.p.warmBatch, b.r.warmErrs)...)
+		}
 		if (i+1)%(max(1, batches/3)) == 0 || i+1 == batches {
-			progress("warm calls %d/%d: p50 direct %s, router %s", (i+1)*b.p.warmBatch, batches*b.p.warmBatch,
-				us(pct(b.r.warmDirect, 50)), us(pct(b.r.warmRouter, 50)))
+			progress("warm calls %d/%d: p50 direct %s, bare proxy %s, router %s", (i+1)*b.p.warmBatch, batches*b.p.warmBatch,
+				us(pct(b.r.warmDirect, 50)), us(pct(b.r.warmProxy, 50)), us(pct(b.r.warmRouter, 50)))
 		}
 	}
 	return ctx.Err()
 }
 
-// throughput runs the same closed-loop load against the direct instance and
-// the router, alternating, so both see one Python process.
-func (b *bench) throughput(ctx context.Context, directURL string) error {
+// throughput runs the same closed-loop load against the direct instance,
+// the bare proxy and the router, in turn, so all see one Python process.
+func (b *bench) throughput(ctx context.Context, base paths) error {
 	spec := api.FunctionSpec{RequestsPerPod: b.p.tputConns, Concurrency: 1}
 	if err := b.createFunction(ctx, "tput", spec, helloCode("tput")); err != nil {
 		return err
@@ -244,15 +254,19 @@ func (b *bench) throughput(ctx context.Context, directURL string) error {
 	if err := waitCallable(ctx, url, 30*time.Second); err != nil {
 		return err
 	}
-	closedLoop(ctx, url, b.p.tputConns, time.Second/2, false) // warm-up
-	closedLoop(ctx, directURL, b.p.tputConns, time.Second/2, false)
+	targets := []struct {
+		name, url string
+		res       *[]loadResult
+	}{{"direct", base.direct, &b.r.tputDirect}, {"bare proxy", base.proxy, &b.r.tputProxy}, {"router", url, &b.r.tputRouter}}
+	for _, t := range targets {
+		closedLoop(ctx, t.url, b.p.tputConns, time.Second/2, false) // warm-up
+	}
 	for i := range b.p.tputRounds {
-		d := closedLoop(ctx, directURL, b.p.tputConns, b.p.tputDur, false)
-		b.r.tputDirect = append(b.r.tputDirect, d)
-		progress("throughput round %d/%d, direct: %.0f rps, %d errors", i+1, b.p.tputRounds, d.RPS(), d.Errs.total())
-		r := closedLoop(ctx, url, b.p.tputConns, b.p.tputDur, false)
-		b.r.tputRouter = append(b.r.tputRouter, r)
-		progress("throughput round %d/%d, router: %.0f rps, %d errors", i+1, b.p.tputRounds, r.RPS(), r.Errs.total())
+		for _, t := range targets {
+			r := closedLoop(ctx, t.url, b.p.tputConns, b.p.tputDur, false)
+			*t.res = append(*t.res, r)
+			progress("throughput round %d/%d, %s: %.0f rps, %d errors", i+1, b.p.tputRounds, t.name, r.RPS(), r.Errs.total())
+		}
 	}
 	return ctx.Err()
 }

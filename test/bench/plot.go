@@ -122,16 +122,17 @@ func coldPlot(r *results) (*plot.Plot, error) {
 
 func warmPlot(r *results) (*plot.Plot, error) {
 	return cdfPlot("Warm calls: sequential GETs on one keep-alive connection", "latency (µs, log scale)", time.Microsecond,
-		[]series{{"direct to the Python instance", r.warmDirect}, {"via the Lantern router", r.warmRouter}}, nil)
+		[]series{{"direct to the Python instance", r.warmDirect}, {"bare Go reverse proxy", r.warmProxy}, {"via the Lantern router", r.warmRouter}}, nil)
 }
 
 func throughputPlot(r *results) (*plot.Plot, error) {
-	td, tr := merge(r.tputDirect...), merge(r.tputRouter...)
+	td, tp, tr := merge(r.tputDirect...), merge(r.tputProxy...), merge(r.tputRouter...)
 	bars := []struct {
 		name string
 		res  loadResult
 	}{
 		{fmt.Sprintf("direct, %d conns", r.params.tputConns), td},
+		{fmt.Sprintf("bare proxy, %d conns", r.params.tputConns), tp},
 		{fmt.Sprintf("router, %d conns", r.params.tputConns), tr},
 		{fmt.Sprintf("router, %d conns,\n%d instances", r.params.hiConns, r.hiInstances), r.hi},
 	}

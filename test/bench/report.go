@@ -107,13 +107,14 @@ func buildRows(r *results) []row {
 		phaseRow("Cold start", r.coldPhases, 50),
 	)
 
-	dp50, rp50 := pct(r.warmDirect, 50), pct(r.warmRouter, 50)
+	dp50, pp50, rp50 := pct(r.warmDirect, 50), pct(r.warmProxy, 50), pct(r.warmRouter, 50)
 	dp99, rp99 := pct(r.warmDirect, 99), pct(r.warmRouter, 99)
 	warm := func(what string) string {
 		return fmt.Sprintf("Warm call %s (n=%d each, 1 keep-alive conn)", what, len(r.warmRouter))
 	}
 	add(
 		latencyRow(warm("p50, direct"), r.warmDirect, 50, us, "", nil, 0, ""),
+		latencyRow(warm("p50, bare Go reverse proxy"), r.warmProxy, 50, us, "", nil, dp50, " (direct)"),
 		latencyRow(warm("p50, via router"), r.warmRouter, 50, us, "", nil, dp50, " (direct)"),
 		latencyRow(warm("p99, direct"), r.warmDirect, 99, us, "", nil, 0, ""),
 		latencyRow(warm("p99, via router"), r.warmRouter, 99, us, "", nil, dp99, " (direct)"),
@@ -122,10 +123,14 @@ func buildRows(r *results) []row {
 		baseline: none, ratio: none, result: verdict(false)}
 	if len(r.warmDirect) > 0 && len(r.warmRouter) > 0 {
 		over.value, over.result = us(rp50-dp50), verdict(rp50-dp50 <= targetOverheadP50)
+		if len(r.warmProxy) > 0 {
+			over.baseline = us(pp50-dp50) + " (bare proxy hop)"
+			over.ratio = ratio(float64(rp50-dp50), float64(pp50-dp50))
+		}
 	}
 	add(over, row{"Router overhead p99 (router p99 − direct p99)", us(rp99 - dp99), none, none, none, none})
 
-	td, tr := merge(r.tputDirect...), merge(r.tputRouter...)
+	td, tp, tr := merge(r.tputDirect...), merge(r.tputProxy...), merge(r.tputRouter...)
 	tput := fmt.Sprintf("Throughput, %d conns, %s × %d", p.tputConns, p.tputDur, p.tputRounds)
 	tRatio := 0.0
 	if td.RPS() > 0 {
@@ -133,6 +138,7 @@ func buildRows(r *results) []row {
 	}
 	add(
 		row{tput + ", direct", rps(td), none, none, none, none},
+		row{tput + ", bare Go reverse proxy", rps(tp), none, rps(td) + " (direct)", ratio(tp.RPS(), td.RPS()), none},
 		row{tput + ", via router (rpp 50, concurrency 1)", rps(tr), "≥ 0.80× direct", rps(td) + " (direct)",
 			ratio(tr.RPS(), td.RPS()), verdict(tRatio >= targetTputRatio && tr.Errs.total() == 0)},
 	)
@@ -164,12 +170,16 @@ func buildRows(r *results) []row {
 		latencyRow(hi+": latency p99", r.hi.Lat, 99, ms, "", nil, 0, ""),
 	)
 
+	var first, last memSample
+	if n := len(r.memory); n > 0 {
+		first, last = r.memory[0], r.memory[n-1]
+	}
 	failed := r.coldErrs.total() + r.warmErrs.total() + r.burstErrs.total() + r.freshErrs.total()
 	add(
 		row{"Failed calls in latency measurements (cold, warm, burst, fresh)", fmt.Sprint(failed), "0", none, none, verdict(failed == 0)},
-		row{"lanternd RSS, idle after start", mb(r.rssStart), "< 60 MB", none, none, verdict(r.rssStart < targetRSS)},
-		row{"lanternd RSS, idle after the run", mb(r.rssEnd), "< 60 MB", none, none, verdict(r.rssEnd < targetRSS)},
-		row{"lanternd peak RSS during the run (VmHWM)", mb(r.rssPeak), none, none, none, none},
+		row{"lanternd RSS, idle after start", mb(first.rss), "< 60 MB", none, none, verdict(first.rss > 0 && first.rss < targetRSS)},
+		row{"lanternd RSS, idle after the run", mb(last.rss), "< 60 MB", none, none, verdict(last.rss > 0 && last.rss < targetRSS)},
+		row{"lanternd peak RSS during the run (VmHWM)", mb(last.peak), none, none, none, none},
 	)
 	return rows
 }
@@ -242,6 +252,18 @@ func writeReport(path string, r *results, rows []row, plots []string) error {
 	printTable(&b, rows)
 	b.WriteString("\nRatio is value ÷ baseline. Percentiles are by nearest rank, so p99 of fewer than 100 samples is the maximum.\n")
 
+	b.WriteString("\n## Steps: duration, other processes' CPU, lanternd's memory at the end\n\n")
+	b.WriteString("| When | Step took | Other processes' CPU | lanternd RSS | Go heap in use | Go heap free, not returned to the OS | Goroutines | Open sockets |\n")
+	b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	for _, m := range r.memory {
+		took, foreign := none, none
+		if m.took > 0 {
+			took, foreign = m.took.Round(100*time.Millisecond).String(), fmt.Sprintf("%.2f", m.foreign)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %d | %d |\n", m.step, took, foreign,
+			mb(m.rss), mb(m.heapInuse), mb(m.heapUnused), m.goroutines, m.sockets)
+	}
+
 	b.WriteString("\n## Plots\n\n")
 	for _, f := range plots {
 		fmt.Fprintf(&b, "![%s](%s)\n\n", strings.TrimSuffix(f, ".png"), f)
@@ -252,8 +274,8 @@ func writeReport(path string, r *results, rows []row, plots []string) error {
 
 - **Cold start**: %d functions are created up front, each with its own package (a comment differs, so no package cache is shared). Each one's first call is timed through the router on a warm keep-alive connection, %s apart so the pool has refilled. The functions are deleted afterwards.
 - **Fresh process**: server.py is started from scratch, polled every millisecond until it listens, specialized and called once; median of %d runs.
-- **Warm calls**: %d sequential GETs each to a Python instance the harness runs itself (direct) and to a function with the same code through the router, in interleaved batches of %d after 200 warm-up calls per path.
-- **Throughput**: closed loop with %d goroutines sharing one keep-alive transport, direct and router alternating for %d rounds of %s, counting 200s with the hello body. The function has requestsPerPod %d and concurrency 1, so both paths hit one Python process.
+- **Warm calls**: %d sequential GETs each to a Python instance the harness runs itself (direct), through a bare httputil.ReverseProxy in the harness process in front of it (the cost of any Go proxy hop on this machine), and to a function with the same code through the router; interleaved batches of %d after 200 warm-up calls per path.
+- **Throughput**: closed loop with %d goroutines sharing one keep-alive transport, direct, bare proxy and router in turn for %d rounds of %s, counting 200s with the hello body. The function has requestsPerPod %d and concurrency 1, so every path hits one Python process.
 - **Burst**: %d simultaneous first calls to a fresh function (requestsPerPod 1), on connections opened beforehand; %d functions, %s apart. Right after the last burst, one more fresh function is called once; then the harness waits until lanternd and its instances use under 5 %% of a CPU and deletes these functions.
 - **High concurrency**: %d connections in a closed loop for %s on one function with requestsPerPod 100 (concurrency 500), after one warm-up call, so it scales out during the run.
 - **Memory**: VmRSS of the lanternd process from /proc (instances are separate processes), 1 s after start and 3 s after the load.
@@ -265,7 +287,8 @@ func writeReport(path string, r *results, rows []row, plots []string) error {
 		t    errTally
 	}{
 		{"fresh process", r.freshErrs}, {"cold start", r.coldErrs}, {"warm calls", r.warmErrs},
-		{"throughput, direct", merge(r.tputDirect...).Errs}, {"throughput, router", merge(r.tputRouter...).Errs},
+		{"throughput, direct", merge(r.tputDirect...).Errs}, {"throughput, bare proxy", merge(r.tputProxy...).Errs},
+		{"throughput, router", merge(r.tputRouter...).Errs},
 		{"burst", r.burstErrs}, {"high concurrency", r.hi.Errs},
 	}
 	b.WriteString("\n## Errors\n\n")
