@@ -18,9 +18,10 @@ setup: ## Install what the runtimes need (python3-flask, python3-gevent, npm pac
 	@bash platform/environments/setup.sh
 
 .PHONY: tools
-tools: setup ## Install and build the real backends the tests use (Prometheus, Jaeger)
+tools: setup ## Install and build the real backends the tests use (Prometheus, Jaeger, InfluxDB)
 	@command -v promtool >/dev/null && [ -x /usr/bin/prometheus ] || { echo "installing prometheus (Debian)"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 	@bash test/tools/jaeger.sh
+	@bash test/tools/influxdb.sh
 
 .PHONY: build
 build: ## Build bin/lanternd and bin/lantern
@@ -37,7 +38,7 @@ lint: ## go vet and gofmt
 	@out=$$(gofmt -l $$(git ls-files "*.go")); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 .PHONY: test-unit
-test-unit: setup ## Unit tests with the race detector (the runtimes' contract tests need setup)
+test-unit: tools ## Unit tests with the race detector (the runtimes' contract tests need setup)
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /test/)
 
 .PHONY: test-e2e

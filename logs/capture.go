@@ -1,0 +1,205 @@
+package logs
+
+import (
+	"bytes"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// InstanceMeta identifies the instance a line comes from.
+type InstanceMeta struct {
+	Namespace   string
+	Function    string
+	Environment string
+	Instance    string
+}
+
+// CaptureOptions tune a Capture. Zero fields take the values of
+// DefaultCaptureOptions.
+type CaptureOptions struct {
+	// RateLimit is the sustained number of lines per second kept per function
+	// (across its instances); lines above it are dropped and counted. A
+	// negative value disables rate limiting.
+	RateLimit float64
+	// Burst is the number of lines a function may print at once above the
+	// sustained rate.
+	Burst int
+	// MaxLineBytes is the largest message of one Record; longer lines are
+	// split into chunks ending with ContinuedMarker.
+	MaxLineBytes int
+	// MaxLineChunks caps the chunks of one line; the rest of a longer line is
+	// dropped (reason too_long) and the last chunk ends with TruncatedMarker.
+	MaxLineChunks int
+	// Registerer receives the metrics; nil means no metrics.
+	Registerer prometheus.Registerer
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// DefaultCaptureOptions returns the defaults: 1000 lines/s per function with
+// a burst of 5000, 64 KiB per record, at most 16 chunks (1 MiB) per line.
+func DefaultCaptureOptions() CaptureOptions {
+	return CaptureOptions{RateLimit: 1000, Burst: 5000, MaxLineBytes: 64 << 10, MaxLineChunks: 16, Now: time.Now}
+}
+
+func (o CaptureOptions) withDefaults() CaptureOptions {
+	d := DefaultCaptureOptions()
+	if o.RateLimit == 0 {
+		o.RateLimit = d.RateLimit
+	}
+	if o.Burst <= 0 {
+		o.Burst = d.Burst
+	}
+	if o.MaxLineBytes <= 0 {
+		o.MaxLineBytes = d.MaxLineBytes
+	}
+	o.MaxLineBytes = max(o.MaxLineBytes, 4*len(ContinuedMarker))
+	if o.MaxLineChunks <= 0 {
+		o.MaxLineChunks = d.MaxLineChunks
+	}
+	if o.Now == nil {
+		o.Now = d.Now
+	}
+	return o
+}
+
+// Capture turns raw instance output lines into Records and hands them to its
+// output function. It never blocks beyond the output function, which must
+// itself not block (Shipper.Ship does not). Safe for concurrent use.
+type Capture struct {
+	opts CaptureOptions
+	out  func(Record)
+	m    *captureMetrics
+
+	mu        sync.Mutex
+	instances map[string]*instanceState
+	limiters  map[[2]string]*tokenBucket
+}
+
+// instanceState is what Capture remembers about one instance.
+type instanceState struct {
+	mu   sync.Mutex
+	seq  uint64
+	last time.Time
+	open map[string]string // open request ID → trace ID
+}
+
+// NewCapture returns a Capture that calls out, in capture order per instance,
+// for every record. out is called with the instance's lock held: it must not
+// block or call back into the Capture.
+func NewCapture(opts CaptureOptions, out func(Record)) *Capture {
+	return &Capture{
+		opts:      opts.withDefaults(),
+		out:       out,
+		m:         newCaptureMetrics(opts.Registerer),
+		instances: make(map[string]*instanceState),
+		limiters:  make(map[[2]string]*tokenBucket),
+	}
+}
+
+// Line captures one line that the instance printed on stream (StreamStdout or
+// StreamStderr). A trailing newline is removed. Marker lines (MarkerPrefix)
+// update request attribution and are not emitted. text is not retained.
+func (c *Capture) Line(meta InstanceMeta, stream string, text []byte) {
+	text = trimNewline(text)
+	st := c.instance(meta.Instance)
+	if bytes.HasPrefix(text, []byte(MarkerPrefix)) {
+		if m, ok := parseMarker(text); ok {
+			st.apply(m)
+			return
+		}
+	}
+	chunks, truncated := splitLine(text, c.opts.MaxLineBytes, c.opts.MaxLineChunks)
+	if truncated {
+		c.m.tooLong.Inc()
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	requestID, traceID := st.attribution()
+	for _, msg := range chunks {
+		now := c.opts.Now()
+		if !c.allow(meta, now) {
+			c.m.rateLimited.Inc()
+			continue
+		}
+		// Strictly increasing per instance, so (instance, time) is unique.
+		if !now.After(st.last) {
+			now = st.last.Add(time.Nanosecond)
+		}
+		st.last = now
+		st.seq++
+		c.out(Record{
+			Time:        now,
+			Namespace:   meta.Namespace,
+			Function:    meta.Function,
+			Environment: meta.Environment,
+			Instance:    meta.Instance,
+			Stream:      stream,
+			Message:     msg,
+			RequestID:   requestID,
+			TraceID:     traceID,
+			Seq:         st.seq,
+		})
+		c.m.captured.Inc()
+	}
+}
+
+// Forget drops what the Capture remembers about an instance (sequence number,
+// open requests). Call it when the instance is gone.
+func (c *Capture) Forget(instance string) {
+	c.mu.Lock()
+	delete(c.instances, instance)
+	c.mu.Unlock()
+}
+
+func (c *Capture) instance(id string) *instanceState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st, ok := c.instances[id]
+	if !ok {
+		st = &instanceState{open: make(map[string]string)}
+		c.instances[id] = st
+	}
+	return st
+}
+
+// allow applies the per-function rate limit.
+func (c *Capture) allow(meta InstanceMeta, now time.Time) bool {
+	if c.opts.RateLimit < 0 {
+		return true
+	}
+	key := [2]string{meta.Namespace, meta.Function}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b, ok := c.limiters[key]
+	if !ok {
+		b = newTokenBucket(c.opts.RateLimit, c.opts.Burst, now)
+		c.limiters[key] = b
+	}
+	return b.allow(now)
+}
+
+// apply records a request starting or ending.
+func (st *instanceState) apply(m marker) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	switch m.command {
+	case markerReqStart:
+		st.open[m.requestID] = m.traceID
+	case markerReqEnd:
+		delete(st.open, m.requestID)
+	}
+}
+
+// attribution returns the request the instance is serving, if exactly one.
+func (st *instanceState) attribution() (requestID, traceID string) {
+	if len(st.open) != 1 {
+		return "", ""
+	}
+	for id, trace := range st.open {
+		return id, trace
+	}
+	return "", ""
+}
