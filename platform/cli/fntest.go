@@ -83,9 +83,42 @@ func (a *app) fnTest(cmd *cobra.Command, f *fnTestFlags) error {
 		return fmt.Errorf("read the answer of function %s: %w", f.name, err)
 	}
 	if resp.StatusCode >= 400 {
+		a.showRequestLogs(cmd.Context(), f.name, resp.Header.Get("X-Lantern-Request-Id"))
 		return fmt.Errorf("function %s answered %d %s", f.name, resp.StatusCode, http.StatusText(resp.StatusCode))
 	}
 	return nil
+}
+
+// showRequestLogs prints, on stderr, what the function printed while it
+// served the failed request. Lines take a moment to be stored, so it looks
+// a few times; a platform without logs shows nothing.
+func (a *app) showRequestLogs(ctx context.Context, name, requestID string) {
+	if requestID == "" {
+		return
+	}
+	params := url.Values{"request_id": {requestID}, "limit": {"200"}}
+	for try := 0; try < 6; try++ {
+		if try > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
+		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		recs, err := a.controller().Logs(qctx, a.namespace, name, params)
+		cancel()
+		if err != nil {
+			return
+		}
+		if len(recs) > 0 {
+			fmt.Fprintf(a.stderr, "--- logs of request %s ---\n", requestID)
+			for _, r := range recs {
+				fmt.Fprintf(a.stderr, "[%s] %s\n", r.Stream, r.Message)
+			}
+			return
+		}
+	}
 }
 
 // request builds the request to the function at router.

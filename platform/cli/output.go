@@ -127,3 +127,13 @@ func withNamespace(all bool, ns string, cells ...string) []string {
 	}
 	return append([]string{ns}, cells...)
 }
+
+// writeJSONLine writes v as one line of JSON.
+func writeJSONLine(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}

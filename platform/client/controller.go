@@ -127,3 +127,21 @@ func (c *Controller) ColdStarts(ctx context.Context, ns, name string) ([]api.Col
 	var out []api.ColdStart
 	return out, c.do(ctx, http.MethodGet, objPath(api.KindFunction, nsOr(ns), name)+"/coldstarts", nil, &out)
 }
+
+// Logs returns a function's log lines matching params (since, until, limit,
+// instance, stream, request_id, trace_id, contains, desc).
+func (c *Controller) Logs(ctx context.Context, ns, name string, params url.Values) ([]api.LogRecord, error) {
+	var out []api.LogRecord
+	return out, c.do(ctx, http.MethodGet, objPath(api.KindFunction, nsOr(ns), name)+"/logs?"+params.Encode(), nil, &out)
+}
+
+// FollowLogs calls fn with the matching lines, then with every new line as
+// it is written, until ctx ends.
+func (c *Controller) FollowLogs(ctx context.Context, ns, name string, params url.Values, fn func(api.LogRecord) error) error {
+	p := url.Values{}
+	for k, v := range params {
+		p[k] = v
+	}
+	p.Set("follow", "true")
+	return stream(ctx, c.base, objPath(api.KindFunction, nsOr(ns), name)+"/logs?"+p.Encode(), fn)
+}

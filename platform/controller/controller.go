@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/lantern-faas/lantern/logs"
 	"github.com/lantern-faas/lantern/platform/api"
 	"github.com/lantern-faas/lantern/platform/internal/httpx"
 	"github.com/lantern-faas/lantern/platform/internal/version"
@@ -41,6 +42,8 @@ type Controller struct {
 	// coldStarts answers the coldstarts endpoint; nil when no poolmgr is known.
 	coldStarts ColdStartSource
 	metrics    *metrics
+	logs       logs.Reader
+	logsProxy  http.Handler
 }
 
 // ColdStartSource returns a function's recent cold starts; the poolmgr (in
@@ -112,6 +115,7 @@ func (c *Controller) routes() *echo.Echo {
 	trs.register(e)
 	e.GET("/v1/namespaces/:ns/functions/:name/package", c.getPackage)
 	e.GET("/v1/namespaces/:ns/functions/:name/coldstarts", c.getColdStarts)
+	e.GET("/v1/namespaces/:ns/functions/:name/logs", c.getLogs)
 	return e
 }
 
@@ -330,6 +334,10 @@ func decode[T any, P object[T]](r store.Record) (P, error) {
 	}
 	obj.GetMetadata().ResourceVersion = strconv.FormatUint(r.ResourceVersion, 10)
 	return obj, nil
+}
+
+func writeJSON(w http.ResponseWriter, v any) error {
+	return json.NewEncoder(w).Encode(v)
 }
 
 func mustJSON(v any) []byte {

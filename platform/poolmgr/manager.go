@@ -67,6 +67,7 @@ type Manager struct {
 	instances map[string]*inst
 	subs      map[chan api.InstanceEvent]struct{}
 	sink      LineSink
+	gone      func(id string)
 	reg       prometheus.Registerer
 	tracer    trace.Tracer
 	recent    *coldStartLog
@@ -196,6 +197,9 @@ func (m *Manager) start(ctx context.Context, env *api.Environment) (*inst, error
 // watchExit removes an instance that exits on its own.
 func (m *Manager) watchExit(in *inst) {
 	<-in.proc.Done()
+	if m.gone != nil {
+		defer m.gone(in.id) // after its last output line was captured
+	}
 	in.mu.Lock()
 	retiring := !in.retiredAt.IsZero()
 	in.mu.Unlock()

@@ -33,3 +33,7 @@ func (m *Manager) outputFor(in *inst) func(string, []byte) {
 
 // SetLineSink sets where instance output goes; call before Run.
 func (m *Manager) SetLineSink(s LineSink) { m.sink = s }
+
+// SetInstanceGone sets a callback for instances that have stopped, so that
+// per-instance state elsewhere (log capture) can be dropped; call before Run.
+func (m *Manager) SetInstanceGone(f func(id string)) { m.gone = f }

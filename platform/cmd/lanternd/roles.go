@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -53,10 +54,26 @@ func runAll(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 		return err
 	}
 	rt := newRouter(o, pm, inf, logger, tel)
+	lst, err := newLogStore(ctx, o, logger)
+	if err != nil {
+		return err
+	}
+	defer lst.Close()
 	ctrl := controller.New(controller.Config{MaxCodeBytes: o.maxCodeBytes}, st, logger.With("component", "controller"),
-		controller.WithRegisterer(tel.registerer()), controller.WithColdStarts(pm))
+		controller.WithRegisterer(tel.registerer()), controller.WithColdStarts(pm), controller.WithLogs(lst))
 
 	g, gctx := errgroup.WithContext(ctx)
+	fwdAddr, runCollector, err := startCollector(gctx, o, orDefault(o.logsForwardAddr, "127.0.0.1:0"), lst, logger, tel)
+	if err != nil {
+		return err
+	}
+	g.Go(runCollector)
+	capture, shipper, err := newCapture(o, fwdAddr, logger, tel)
+	if err != nil {
+		return err
+	}
+	defer shipper.Close()
+	captureOutput(pm, capture)
 	g.Go(func() error { return serve(gctx, apiLn, tel.withMetrics(ctrl.Handler()), logger) })
 	g.Go(func() error { return inf.Run(gctx) })
 	g.Go(func() error { return pm.Run(gctx) })
@@ -77,13 +94,18 @@ func runController(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 		return err
 	}
 	defer st.Close()
+	loggerURL, err := url.Parse(o.loggerURL)
+	if err != nil || loggerURL.Host == "" {
+		return fmt.Errorf("--logger-url=%q is not a URL", o.loggerURL)
+	}
 	tel, err := newTelemetry(cmd.Context(), o, "lantern-controller")
 	if err != nil {
 		return err
 	}
 	defer tel.shutdown()
 	ctrl := controller.New(controller.Config{MaxCodeBytes: o.maxCodeBytes}, st, logger,
-		controller.WithRegisterer(tel.registerer()), controller.WithColdStarts(client.NewPoolmgr(o.poolmgrURL, nil)))
+		controller.WithRegisterer(tel.registerer()), controller.WithColdStarts(client.NewPoolmgr(o.poolmgrURL, nil)),
+		controller.WithLogsProxy(loggerURL))
 	ln, err := listen("--api-addr", o.apiAddr)
 	if err != nil {
 		return err
@@ -105,6 +127,12 @@ func runPoolmgr(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	capture, shipper, err := newCapture(o, orDefault(o.logsForwardAddr, "127.0.0.1:24224"), logger, tel)
+	if err != nil {
+		return err
+	}
+	defer shipper.Close()
+	captureOutput(pm, capture)
 	ln, err := listen("--poolmgr-addr", o.poolmgrAddr)
 	if err != nil {
 		return err
@@ -149,6 +177,42 @@ func runRouter(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 	return g.Wait()
 }
 
+// runLogger collects function logs over the forward protocol (from
+// poolmgrs, or Fluentd/Fluent Bit) and serves queries on --logger-addr.
+func runLogger(cmd *cobra.Command, o *options, logger *slog.Logger) error {
+	ctx := cmd.Context()
+	tel, err := newTelemetry(ctx, o, "lantern-logger")
+	if err != nil {
+		return err
+	}
+	defer tel.shutdown()
+	lst, err := newLogStore(ctx, o, logger)
+	if err != nil {
+		return err
+	}
+	defer lst.Close()
+	g, gctx := errgroup.WithContext(ctx)
+	fwdAddr, runCollector, err := startCollector(gctx, o, orDefault(o.logsForwardAddr, "127.0.0.1:24224"), lst, logger, tel)
+	if err != nil {
+		return err
+	}
+	ln, err := listen("--logger-addr", o.loggerAddr)
+	if err != nil {
+		return err
+	}
+	g.Go(runCollector)
+	g.Go(func() error { return serve(gctx, ln, tel.withMetrics(loggerHandler(lst)), logger) })
+	logger.Info("logger ready", "forward", fwdAddr, "api", "http://"+ln.Addr().String())
+	return g.Wait()
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
 // newPoolmgr wires a poolmgr with local processes and the fetcher.
 func newPoolmgr(o *options, cc *client.Controller, inf *client.Informer, logger *slog.Logger, tel *telemetryDeps) (*poolmgr.Manager, error) {
 	exe, err := os.Executable()
@@ -176,10 +240,6 @@ func newPoolmgr(o *options, cc *client.Controller, inf *client.Informer, logger 
 	}{f, fetcher.NewSpecializer(nil)}
 	pm := poolmgr.New(poolmgr.Config{ReapInterval: o.reapInterval}, rt, loader, inf, logger.With("component", "poolmgr"),
 		poolmgr.WithRegisterer(tel.registerer()), poolmgr.WithTracerProvider(tel.tracing.Provider))
-	flog := logger.With("component", "function")
-	pm.SetLineSink(func(l poolmgr.Line) {
-		flog.Info(string(l.Text), "namespace", l.Namespace, "function", l.Function, "instance", l.Instance, "stream", l.Stream)
-	})
 	inf.OnChange(pm.OnChange)
 	return pm, nil
 }

@@ -30,7 +30,17 @@ type options struct {
 	reapInterval  time.Duration
 	metricsAddr   string
 	telemetry     bool
-	getenv        func(string) string
+
+	logsForwardAddr string
+	loggerAddr      string
+	loggerURL       string
+	logsMaxBytes    int64
+	influxURL       string
+	influxToken     string
+	influxOrg       string
+	influxBucket    string
+	influxDatabase  string
+	getenv          func(string) string
 }
 
 func newRootCommand(getenv func(string) string) *cobra.Command {
@@ -56,6 +66,15 @@ func newRootCommand(getenv func(string) string) *cobra.Command {
 	pf.Int64Var(&o.maxCodeBytes, "max-code-bytes", 64<<20, "largest function package the controller accepts")
 	pf.DurationVar(&o.queueTimeout, "queue-timeout", 30*time.Second, "how long a request waits for a function at its concurrency before 429")
 	pf.StringVar(&o.metricsAddr, "metrics-addr", envOr(getenv, "LANTERN_METRICS_ADDR", "127.0.0.1:8892"), "router role: where /metrics is served (other roles serve it on their own address)")
+	pf.StringVar(&o.logsForwardAddr, "logs-forward-addr", getenv("LANTERN_LOGS_FORWARD_ADDR"), "forward-protocol address of the log collector: where the logger role listens and the poolmgr ships (default 127.0.0.1:24224; all: a free port)")
+	pf.StringVar(&o.loggerAddr, "logger-addr", envOr(getenv, "LANTERN_LOGGER_ADDR", "127.0.0.1:8891"), "logger role: logs query API listen address")
+	pf.StringVar(&o.loggerURL, "logger-url", envOr(getenv, "LANTERN_LOGGER_URL", "http://127.0.0.1:8891"), "controller role: the logger role's URL, for log queries")
+	pf.Int64Var(&o.logsMaxBytes, "logs-max-bytes", 256<<20, "size bound of the embedded log store (oldest lines go first)")
+	pf.StringVar(&o.influxURL, "influxdb-url", getenv("LANTERN_INFLUXDB_URL"), "store function logs in InfluxDB at this URL (1.8+ or 2.x) instead of the embedded store")
+	pf.StringVar(&o.influxToken, "influxdb-token", getenv("LANTERN_INFLUXDB_TOKEN"), "InfluxDB token (2.x), or user:password (1.8)")
+	pf.StringVar(&o.influxOrg, "influxdb-org", getenv("LANTERN_INFLUXDB_ORG"), "InfluxDB 2.x organization (empty on 1.8)")
+	pf.StringVar(&o.influxBucket, "influxdb-bucket", envOr(getenv, "LANTERN_INFLUXDB_BUCKET", "lantern"), "InfluxDB bucket (2.x) or database[/retention-policy] (1.8)")
+	pf.StringVar(&o.influxDatabase, "influxdb-database", getenv("LANTERN_INFLUXDB_DATABASE"), "InfluxDB 1.8 database to query with InfluxQL and create at start (empty: Flux, for 2.x)")
 	pf.BoolVar(&o.telemetry, "telemetry", true, "metrics and tracing; false turns both off (for measuring their cost)")
 	pf.DurationVar(&o.reapInterval, "reap-interval", time.Second, "how often the poolmgr looks for idle instances")
 	root.AddCommand(
@@ -63,6 +82,7 @@ func newRootCommand(getenv func(string) string) *cobra.Command {
 		roleCommand(o, "controller", "Run the controller (REST API and state)", runController),
 		roleCommand(o, "poolmgr", "Run the pool manager (warm pools, specialization, reaping)", runPoolmgr),
 		roleCommand(o, "router", "Run the router (HTTP triggers to instances)", runRouter),
+		roleCommand(o, "logger", "Run the log collector (forward protocol in, InfluxDB or embedded store, query API)", runLogger),
 		envBinaryCommand(getenv),
 	)
 	return root

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/lantern-faas/lantern/logs"
+	"github.com/lantern-faas/lantern/logs/embedded"
+	"github.com/lantern-faas/lantern/logs/influx"
+	"github.com/lantern-faas/lantern/platform/controller"
+	"github.com/lantern-faas/lantern/platform/poolmgr"
+)
+
+// logStore is where function logs are kept: InfluxDB when --influxdb-url is
+// set, else the embedded store under --data-dir.
+type logStore interface {
+	logs.Sink
+	logs.Reader
+	Close() error
+}
+
+func newLogStore(ctx context.Context, o *options, logger *slog.Logger) (logStore, error) {
+	if o.influxURL == "" {
+		st, err := embedded.New(embedded.Config{Dir: filepath.Join(o.dataDir, "logs"), MaxBytes: o.logsMaxBytes})
+		if err != nil {
+			return nil, fmt.Errorf("open the embedded log store: %w", err)
+		}
+		return st, nil
+	}
+	st, err := influx.New(influx.Config{URL: o.influxURL, Token: o.influxToken, Org: o.influxOrg,
+		Bucket: o.influxBucket, Database: o.influxDatabase})
+	if err != nil {
+		return nil, fmt.Errorf("--influxdb-url=%s: %w", o.influxURL, err)
+	}
+	if o.influxDatabase != "" {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if err := st.EnsureDatabase(cctx); err != nil {
+			// Not fatal: the collector retries writes until InfluxDB answers.
+			logger.Warn("create the InfluxDB database", "database", o.influxDatabase, "err", err)
+		}
+	}
+	return st, nil
+}
+
+// startCollector listens for the forward protocol on addr and writes what
+// arrives to sink until ctx ends. It returns the address it listens on.
+func startCollector(ctx context.Context, o *options, addr string, sink logs.Sink, logger *slog.Logger, tel *telemetryDeps) (string, func() error, error) {
+	col, err := logs.NewCollector(logs.CollectorConfig{Addr: addr, SpoolDir: filepath.Join(o.dataDir, "logs-collector-spool")},
+		sink, logs.Deps{Logger: logger.With("component", "logger"), Registerer: tel.registerer()})
+	if err != nil {
+		return "", nil, err
+	}
+	ln, err := listen("--logs-forward-addr", addr)
+	if err != nil {
+		return "", nil, err
+	}
+	return ln.Addr().String(), func() error { return col.Serve(ctx, ln) }, nil
+}
+
+// newCapture tags instance output and ships it to the collector at addr.
+func newCapture(o *options, addr string, logger *slog.Logger, tel *telemetryDeps) (*logs.Capture, *logs.Shipper, error) {
+	cfg := logs.DefaultShipperConfig()
+	cfg.Addr, cfg.SpoolDir = addr, filepath.Join(o.dataDir, "logs-spool")
+	sh, err := logs.NewShipper(cfg, logs.Deps{Logger: logger.With("component", "logs"), Registerer: tel.registerer()})
+	if err != nil {
+		return nil, nil, err
+	}
+	opts := logs.DefaultCaptureOptions()
+	opts.Registerer = tel.registerer()
+	return logs.NewCapture(opts, sh.Ship), sh, nil
+}
+
+// captureOutput sends every line instances print to c.
+func captureOutput(pm *poolmgr.Manager, c *logs.Capture) {
+	pm.SetLineSink(func(l poolmgr.Line) {
+		c.Line(logs.InstanceMeta{Namespace: l.Namespace, Function: l.Function, Environment: l.Environment, Instance: l.Instance}, l.Stream, l.Text)
+	})
+	pm.SetInstanceGone(c.Forget)
+}
+
+// loggerHandler serves the logs query API of the logger role.
+func loggerHandler(r logs.Reader) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /v1/namespaces/{ns}/functions/{name}/logs", func(w http.ResponseWriter, req *http.Request) {
+		_ = controller.ServeLogs(w, req, r, req.PathValue("ns"), req.PathValue("name"))
+	})
+	return mux
+}
