@@ -1,12 +1,17 @@
 package environments_test
 
 import (
+	"bufio"
+	"context"
+	"io"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/lantern-faas/lantern/logs"
 	"github.com/lantern-faas/lantern/platform/api/runtime"
 )
 
@@ -27,6 +32,11 @@ type runtimeUnderTest struct {
 	echo code
 	// stream writes "chunk 0".."chunk 2", 300 ms apart.
 	stream code
+	// logs prints "function stdout line <request ID>" on stdout and
+	// "function stderr line <request ID>" on stderr.
+	logs code
+	// stdoutIsBody: the function's stdout is the response body, not log.
+	stdoutIsBody bool
 }
 
 func runtimes() []runtimeUnderTest {
@@ -36,18 +46,21 @@ func runtimes() []runtimeUnderTest {
 			hello: code{"python/hello.py", "hello.main"}, helloWant: "Hello, world!",
 			echo:   code{"python/echo.py", "echo.main"},
 			stream: code{"python/stream.py", ""},
+			logs:   code{"python/logs.py", ""},
 		},
 		{
 			name: "nodejs", start: startNode,
 			hello: code{"nodejs/hello.js", "hello"}, helloWant: "Hello, world!",
 			echo:   code{"nodejs/echo.js", ""},
 			stream: code{"nodejs/stream.js", "stream"},
+			logs:   code{"nodejs/logs.js", ""},
 		},
 		{
 			name: "binary", start: startBinary,
 			hello: code{"binary/echo.sh", ""}, helloWant: "x-test=",
 			echo:   code{"binary/echo.sh", ""},
 			stream: code{"binary/stream.sh", ""},
+			logs:   code{"binary/logs.sh", ""}, stdoutIsBody: true,
 		},
 	}
 }
@@ -63,6 +76,9 @@ func TestContract(t *testing.T) {
 			t.Run("SpecializeV1", func(t *testing.T) { t.Parallel(); testSpecializeV1(t, rt) })
 			t.Run("EveryMethod", func(t *testing.T) { t.Parallel(); testEveryMethod(t, rt) })
 			t.Run("Streaming", func(t *testing.T) { t.Parallel(); testStreaming(t, rt) })
+			t.Run("Markers", func(t *testing.T) { t.Parallel(); testMarkers(t, rt) })
+			t.Run("MarkersOnStderr", func(t *testing.T) { t.Parallel(); testMarkersOnStderr(t, rt) })
+			t.Run("MarkersStreaming", func(t *testing.T) { t.Parallel(); testMarkersStreaming(t, rt) })
 		})
 	}
 }
@@ -178,6 +194,158 @@ func testStreaming(t *testing.T, rt runtimeUnderTest) {
 	// deliver them all at once.
 	if gap := at[2] - at[0]; gap < 450*time.Millisecond {
 		t.Errorf("first chunk at %v, last at %v: want the first >= 450ms before the last (body is buffered)", at[0], at[2])
+	}
+}
+
+const (
+	requestIDHeader = "X-Lantern-Request-Id"
+	testTraceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	testTraceID     = "4bf92f3577b34da6a3ce929d0e0e4736"
+)
+
+// markerLines are the lines of output that hold a marker.
+func markerLines(output string) []string {
+	var ms []string
+	for _, l := range strings.Split(output, "\n") {
+		if strings.Contains(l, logs.MarkerPrefix) {
+			ms = append(ms, l)
+		}
+	}
+	return ms
+}
+
+// waitOutput waits until buf holds want.
+func waitOutput(t *testing.T, buf *logBuffer, want string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(buf.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("output lacks %q after 5s:\n%q", want, buf.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// testMarkers checks that function calls with a request ID, and only they,
+// are framed by whole marker lines around everything the function printed,
+// in the order written (stdout and stderr share one pipe here).
+func testMarkers(t *testing.T, rt runtimeUnderTest) {
+	userfunc, path := fixture(t, rt.logs.rel)
+	inst := rt.start(t, userfunc)
+	// Not function calls: no markers.
+	if r := inst.do(t, http.MethodGet, "/", "", requestIDHeader, "generic1"); r.status != http.StatusInternalServerError {
+		t.Errorf("GET / before specialization = %d, want 500", r.status)
+	}
+	if r := inst.specialize(t, path, rt.logs.entrypoint, requestIDHeader, "spec1"); r.status >= 300 {
+		t.Fatalf("specialize = %d, want < 300; body:\n%s", r.status, r.body)
+	}
+	if r := inst.do(t, http.MethodGet, runtime.PathHealthz, "", requestIDHeader, "health1"); r.status != http.StatusOK {
+		t.Errorf("GET /healthz = %d, want 200", r.status)
+	}
+	calls := []struct {
+		header []string
+		id     string // "": no markers
+		trace  string
+	}{
+		{[]string{requestIDHeader, "abc123", "Traceparent", testTraceparent}, "abc123", testTraceID},
+		{[]string{requestIDHeader, "def456"}, "def456", ""},
+		// Not a valid traceparent (version ff): no trace ID.
+		{[]string{requestIDHeader, "ghi789", "Traceparent", "ff" + testTraceparent[2:]}, "ghi789", ""},
+		{nil, "", ""},
+		// Would not fit in a marker line.
+		{[]string{requestIDHeader, "two words"}, "", ""},
+		{[]string{requestIDHeader, "last0"}, "last0", ""},
+	}
+	var want []string
+	for _, c := range calls {
+		r := inst.do(t, http.MethodGet, "/?x=1", "", c.header...)
+		if r.status != http.StatusOK {
+			t.Fatalf("GET / (%q) = %d, want 200; body:\n%s", c.header, r.status, r.body)
+		}
+		if rt.stdoutIsBody && !strings.Contains(r.body, "function stdout line") {
+			t.Errorf("GET / body = %q, want the function's stdout", r.body)
+		}
+		if c.id != "" {
+			want = append(want, logs.ReqStartMarker(c.id, c.trace), logs.ReqEndMarker(c.id))
+		}
+	}
+	waitOutput(t, inst.logs, logs.ReqEndMarker("last0")+"\n")
+	out := inst.logs.String()
+	if got := markerLines(out); !slices.Equal(got, want) {
+		t.Fatalf("marker lines:\n%q\nwant (each a whole line):\n%q", got, want)
+	}
+	lines := strings.Split(out, "\n")
+	for _, c := range calls {
+		if c.id == "" {
+			continue
+		}
+		start := slices.Index(lines, logs.ReqStartMarker(c.id, c.trace))
+		end := slices.Index(lines, logs.ReqEndMarker(c.id))
+		inside := []string{"function stdout line " + c.id, "function stderr line " + c.id}
+		if rt.stdoutIsBody {
+			inside = inside[1:]
+		}
+		if got := lines[start+1 : end]; !slices.Equal(got, inside) {
+			t.Errorf("request %s: lines between its markers = %q, want %q", c.id, got, inside)
+		}
+	}
+}
+
+// testMarkersOnStderr checks that the markers go to stderr, not stdout.
+func testMarkersOnStderr(t *testing.T, rt runtimeUnderTest) {
+	userfunc, path := fixture(t, rt.logs.rel)
+	inst := rt.start(t, userfunc, splitStderr)
+	inst.mustSpecialize(t, path, rt.logs.entrypoint)
+	if r := inst.do(t, http.MethodGet, "/", "", requestIDHeader, "abc123", "traceparent", testTraceparent); r.status != http.StatusOK {
+		t.Fatalf("GET / = %d, want 200; body:\n%s", r.status, r.body)
+	}
+	end := logs.ReqEndMarker("abc123")
+	waitOutput(t, inst.stderr, end+"\n")
+	want := []string{logs.ReqStartMarker("abc123", testTraceID), "function stderr line abc123", end, ""}
+	if got := strings.Split(inst.stderr.String(), "\n"); len(got) < len(want) || !slices.Equal(got[len(got)-len(want):], want) {
+		t.Errorf("stderr = %q, want it to end with the lines %q", inst.stderr.String(), want)
+	}
+	if !rt.stdoutIsBody {
+		waitOutput(t, inst.logs, "function stdout line abc123\n")
+	}
+	if out := inst.logs.String(); strings.Contains(out, logs.MarkerPrefix) {
+		t.Errorf("stdout holds a marker:\n%q", out)
+	}
+}
+
+// testMarkersStreaming checks that a streamed response's end marker
+// follows its last chunk.
+func testMarkersStreaming(t *testing.T, rt runtimeUnderTest) {
+	userfunc, path := fixture(t, rt.stream.rel)
+	inst := rt.start(t, userfunc)
+	inst.mustSpecialize(t, path, rt.stream.entrypoint)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, inst.base+"/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set(requestIDHeader, "stream1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET /: %v", err)
+	}
+	defer resp.Body.Close()
+	rd := bufio.NewReader(resp.Body)
+	if line, err := rd.ReadString('\n'); err != nil || line != "chunk 0\n" {
+		t.Fatalf("first line = %q, %v; want chunk 0", line, err)
+	}
+	start, end := logs.ReqStartMarker("stream1", "")+"\n", logs.ReqEndMarker("stream1")+"\n"
+	waitOutput(t, inst.logs, start)
+	if strings.Contains(inst.logs.String(), end) {
+		t.Errorf("end marker printed before the last chunk:\n%q", inst.logs.String())
+	}
+	if rest, err := io.ReadAll(rd); err != nil || string(rest) != "chunk 1\nchunk 2\n" {
+		t.Fatalf("rest of the body = %q, %v; want chunk 1, chunk 2", rest, err)
+	}
+	waitOutput(t, inst.logs, end)
+	if got, want := markerLines(inst.logs.String()), []string{start[:len(start)-1], end[:len(end)-1]}; !slices.Equal(got, want) {
+		t.Errorf("marker lines = %q, want %q", got, want)
 	}
 }
 

@@ -14,9 +14,11 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -68,15 +70,72 @@ func (b *logBuffer) String() string {
 	return b.buf.String()
 }
 
-// instance is one running runtime process (or goroutine for binary).
+// instance is one running runtime process.
 type instance struct {
 	base     string
 	userfunc string
-	logs     *logBuffer
+	// logs is what the instance printed on stdout and stderr, in order (one
+	// pipe for both); only stdout when started with splitStderr.
+	logs *logBuffer
+	// stderr is what it printed on stderr, when started with splitStderr.
+	stderr *logBuffer
 }
 
 // starter starts a fresh generic instance whose USERFUNC_DIR is userfunc.
-type starter func(t *testing.T, userfunc string, env ...string) *instance
+type starter func(t *testing.T, userfunc string, opts ...startOption) *instance
+
+// startConfig is how a starter starts an instance.
+type startConfig struct {
+	env         []string
+	splitStderr bool
+	// graceful stops the instance with SIGTERM and wants a clean exit.
+	graceful bool
+}
+
+// startOption tunes a starter.
+type startOption func(*startConfig)
+
+// withEnv adds KEY=value entries to the instance's environment.
+func withEnv(kv ...string) startOption {
+	return func(c *startConfig) { c.env = append(c.env, kv...) }
+}
+
+// splitStderr captures stderr apart from stdout (instance.stderr), at the
+// cost of their relative order.
+func splitStderr(c *startConfig) { c.splitStderr = true }
+
+func newStartConfig(opts []startOption) startConfig {
+	var c startConfig
+	for _, o := range opts {
+		o(&c)
+	}
+	return c
+}
+
+// binaryRuntimeEnv makes the test binary run the binary runtime instead of
+// the tests (see TestMain), so that it is a process with its own stderr as
+// under lanternd env-binary.
+const binaryRuntimeEnv = "LANTERN_TEST_RUN_BINARY_RUNTIME"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(binaryRuntimeEnv) == "1" {
+		os.Exit(runBinaryRuntime())
+	}
+	os.Exit(m.Run())
+}
+
+// runBinaryRuntime serves a generic binary instance until SIGTERM.
+func runBinaryRuntime() int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	addr := "127.0.0.1:" + os.Getenv(runtime.EnvPort)
+	if err := binary.Serve(ctx, addr, os.Getenv(runtime.EnvUserfunc), logger); err != nil {
+		fmt.Fprintln(os.Stderr, "binary.Serve:", err)
+		return 1
+	}
+	return 0
+}
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -89,31 +148,49 @@ func freeAddr(t *testing.T) string {
 	return addr
 }
 
-func startProcess(t *testing.T, userfunc string, env []string, name string, args ...string) *instance {
+func startProcess(t *testing.T, userfunc string, cfg startConfig, name string, args ...string) *instance {
 	t.Helper()
 	addr := freeAddr(t)
 	_, port, _ := net.SplitHostPort(addr)
-	logs := &logBuffer{}
+	inst := &instance{base: "http://" + addr, userfunc: userfunc, logs: &logBuffer{}}
 	cmd := exec.Command(name, args...)
-	cmd.Env = append(os.Environ(), append([]string{runtime.EnvPort + "=" + port, runtime.EnvUserfunc + "=" + userfunc}, env...)...)
-	cmd.Stdout = logs
-	cmd.Stderr = logs
+	cmd.Env = append(os.Environ(), append([]string{runtime.EnvPort + "=" + port, runtime.EnvUserfunc + "=" + userfunc}, cfg.env...)...)
+	cmd.Stdout = inst.logs
+	cmd.Stderr = inst.logs // the same writer: os/exec gives both one pipe
+	if cfg.splitStderr {
+		inst.stderr = &logBuffer{}
+		cmd.Stderr = inst.stderr
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v (%s)", name, err, setupHint)
 	}
 	exited := make(chan struct{})
+	var waitErr error
 	go func() {
-		_ = cmd.Wait()
+		waitErr = cmd.Wait()
 		close(exited)
 	}()
 	t.Cleanup(func() {
+		if cfg.graceful {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-exited:
+				if waitErr != nil {
+					t.Errorf("instance exited with %v, want a clean exit", waitErr)
+				}
+			case <-time.After(10 * time.Second):
+				t.Errorf("instance still running 10s after SIGTERM")
+			}
+		}
 		_ = cmd.Process.Kill()
 		<-exited
 		if t.Failed() {
-			t.Logf("instance logs:\n%s", logs.String())
+			t.Logf("instance logs:\n%s", inst.logs.String())
+			if inst.stderr != nil {
+				t.Logf("instance stderr:\n%s", inst.stderr.String())
+			}
 		}
 	})
-	inst := &instance{base: "http://" + addr, userfunc: userfunc, logs: logs}
 	waitHealthy(t, inst, exited)
 	return inst
 }
@@ -139,44 +216,34 @@ func waitHealthy(t *testing.T, inst *instance, exited <-chan struct{}) {
 	t.Fatalf("instance not healthy after %v (%s); logs:\n%s", startLimit, setupHint, inst.logs.String())
 }
 
-func startPython(t *testing.T, userfunc string, env ...string) *instance {
+func startPython(t *testing.T, userfunc string, opts ...startOption) *instance {
 	t.Helper()
 	if err := pythonDeps(); err != nil {
 		t.Fatal(err)
 	}
-	return startProcess(t, userfunc, env, pythonBin, "python/server.py")
+	return startProcess(t, userfunc, newStartConfig(opts), pythonBin, "python/server.py")
 }
 
-func startNode(t *testing.T, userfunc string, env ...string) *instance {
+func startNode(t *testing.T, userfunc string, opts ...startOption) *instance {
 	t.Helper()
 	if err := nodeDeps(); err != nil {
 		t.Fatal(err)
 	}
-	return startProcess(t, userfunc, env, "node", "nodejs/server.js")
+	return startProcess(t, userfunc, newStartConfig(opts), "node", "nodejs/server.js")
 }
 
-func startBinary(t *testing.T, userfunc string, _ ...string) *instance {
+// startBinary runs binary.Serve in a copy of the test binary (see TestMain).
+func startBinary(t *testing.T, userfunc string, opts ...startOption) *instance {
 	t.Helper()
-	addr := freeAddr(t)
-	logs := &logBuffer{}
-	logger := slog.New(slog.NewTextHandler(logs, nil))
-	ctx, cancel := context.WithCancel(context.Background())
-	exited := make(chan struct{})
-	var serveErr error
-	go func() {
-		serveErr = binary.Serve(ctx, addr, userfunc, logger)
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-exited
-		if serveErr != nil {
-			t.Errorf("binary.Serve: %v", serveErr)
-		}
-	})
-	inst := &instance{base: "http://" + addr, userfunc: userfunc, logs: logs}
-	waitHealthy(t, inst, exited)
-	return inst
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := newStartConfig(opts)
+	// The race detector waits 1s at exit by default.
+	cfg.env = append(cfg.env, binaryRuntimeEnv+"=1", "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	cfg.graceful = true
+	return startProcess(t, userfunc, cfg, exe)
 }
 
 // fixture copies testdata/<rel> into a fresh userfunc folder, the way the
@@ -244,8 +311,9 @@ func (inst *instance) do(t *testing.T, method, path string, body string, header 
 	return response{status: resp.StatusCode, header: resp.Header, body: string(data)}
 }
 
-// specialize sends a v2 load request for the code at path.
-func (inst *instance) specialize(t *testing.T, path, entrypoint string) response {
+// specialize sends a v2 load request for the code at path, with extra
+// headers (name, value, ...).
+func (inst *instance) specialize(t *testing.T, path, entrypoint string, header ...string) response {
 	t.Helper()
 	req, err := json.Marshal(runtime.LoadRequest{
 		FilePath:         path,
@@ -256,7 +324,7 @@ func (inst *instance) specialize(t *testing.T, path, entrypoint string) response
 	if err != nil {
 		t.Fatal(err)
 	}
-	return inst.do(t, http.MethodPost, runtime.PathSpecializeV2, string(req), "Content-Type", "application/json")
+	return inst.do(t, http.MethodPost, runtime.PathSpecializeV2, string(req), append([]string{"Content-Type", "application/json"}, header...)...)
 }
 
 // mustSpecialize fails the test unless specialization succeeds.

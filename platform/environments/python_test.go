@@ -84,7 +84,7 @@ func TestPython_Load(t *testing.T) {
 func TestPython_Werkzeug(t *testing.T) {
 	t.Parallel()
 	userfunc, path := fixture(t, "python/stream.py")
-	inst := startPython(t, userfunc, "WSGI_FRAMEWORK=werkzeug")
+	inst := startPython(t, userfunc, withEnv("WSGI_FRAMEWORK=werkzeug"))
 	inst.mustSpecialize(t, path, "")
 	lines, at := inst.chunkTimes(t, "/x")
 	if len(lines) != 3 || at[2]-at[0] < 450*time.Millisecond {

@@ -260,7 +260,7 @@ func (s *Server) proxyOnce(ctx context.Context, w http.ResponseWriter, r *http.R
 		wh[k] = v
 	}
 	w.WriteHeader(resp.StatusCode)
-	copyErr := copyStreaming(w, resp.Body)
+	copyErr := copyBody(w, resp)
 	_ = resp.Body.Close()
 	stop()
 	if copyErr == nil && !resp.Close && ctx.Err() == nil {
@@ -275,20 +275,24 @@ func (s *Server) proxyOnce(ctx context.Context, w http.ResponseWriter, r *http.R
 	}
 }
 
-// copyStreaming copies the body, flushing each chunk so that streams
-// (server-sent events) reach the client as they are produced.
-func copyStreaming(w http.ResponseWriter, body io.Reader) error {
+// copyBody copies the response body. A body of unknown length (chunked,
+// server-sent events) is flushed chunk by chunk so that streams reach the
+// client as they are produced; a body of known length is written through.
+func copyBody(w http.ResponseWriter, resp *http.Response) error {
 	bp := buffers.Get().(*[]byte)
 	defer buffers.Put(bp)
 	buf := *bp
+	stream := resp.ContentLength < 0
 	rc := http.NewResponseController(w)
 	for {
-		n, err := body.Read(buf)
+		n, err := resp.Body.Read(buf)
 		if n > 0 {
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				return werr
 			}
-			_ = rc.Flush()
+			if stream {
+				_ = rc.Flush()
+			}
 		}
 		if err == io.EOF {
 			return nil

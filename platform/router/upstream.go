@@ -36,7 +36,7 @@ func newUpstreams() *upstreams {
 	return &upstreams{
 		dialer:      net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second},
 		idleTimeout: 30 * time.Second, // below the runtimes' own keep-alive timeouts
-		maxIdle:     1024,
+		maxIdle:     64,               // per instance: enough for bursts, bounded memory after them
 		idle:        map[string][]*upConn{},
 	}
 }
@@ -60,7 +60,7 @@ func (u *upstreams) get(ctx context.Context, addr string) (*upConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &upConn{Conn: nc, addr: addr, br: bufio.NewReaderSize(nc, 16<<10), bw: bufio.NewWriterSize(nc, 8<<10)}, nil
+	return &upConn{Conn: nc, addr: addr, br: bufio.NewReaderSize(nc, 4<<10), bw: bufio.NewWriterSize(nc, 4<<10)}, nil
 }
 
 // put returns a healthy connection for reuse.

@@ -127,12 +127,10 @@ func run(ctx context.Context, p params, out, bin string) error {
 	if r.machine.Stale {
 		progress("warning: %s is older than the platform sources; rebuild it", bin)
 	}
-	cpu := takeCPU()
 	if err := b.measure(ctx, bin, runtimes, out, hello); err != nil {
 		return err
 	}
-	r.machine.Foreign = cpu.foreign(takeCPU())
-	progress("other processes kept %.2f of %d CPUs busy during the run", r.machine.Foreign, r.machine.CPUs)
+	progress("other processes kept %.2f of %d CPUs busy during the measurements", r.machine.Foreign, r.machine.CPUs)
 	if r.machine.busy() {
 		progress("warning: the machine was busy with other work; these numbers are not reliable")
 	}
@@ -149,7 +147,9 @@ func run(ctx context.Context, p params, out, bin string) error {
 	fmt.Println()
 	printTable(os.Stdout, rows)
 	if r.machine.busy() {
-		fmt.Printf("\nwarning: other processes kept %.2f of %d CPUs busy during the run; these numbers are not reliable\n", r.machine.Foreign, r.machine.CPUs)
+		fmt.Printf("\nwarning: other processes kept %.2f of %d CPUs busy during the measurements; these numbers are not reliable\n", r.machine.Foreign, r.machine.CPUs)
+	} else if len(r.machine.Disturbed) > 0 {
+		fmt.Printf("\nnote: other processes disturbed some steps: %s\n", strings.Join(r.machine.Disturbed, ", "))
 	}
 	fmt.Printf("\nreport: %s\nplots: %s\n", report, strings.Join(plots, ", "))
 	return nil
@@ -159,9 +159,36 @@ func run(ctx context.Context, p params, out, bin string) error {
 // against one lanternd, and stops every process it started.
 func (b *bench) measure(ctx context.Context, bin, runtimes, out, hello string) (err error) {
 	p, r := b.p, b.r
-	waitQuiet(ctx, time.Minute)
-	progress("fresh-process baseline: start server.py, specialize, call once (%d runs)", p.freshN)
-	if err := b.freshProcess(ctx, hello); err != nil {
+	// CPU other processes used while steps ran, weighted by step time.
+	var foreignCPU, measured time.Duration
+	defer func() {
+		if measured > 0 {
+			r.machine.Foreign = float64(foreignCPU) / float64(measured)
+		}
+	}()
+	step := func(name string, run func() error) (took time.Duration, foreign float64, err error) {
+		// Other work on the machine would show up as the platform's.
+		if w := waitQuiet(ctx, time.Minute); w > 2*time.Second {
+			progress("waited %s for other processes to quiet down", w.Round(time.Second))
+		}
+		progress("%s", name)
+		start := takeCPU()
+		if err := run(); err != nil {
+			return 0, 0, fmt.Errorf("%s: %w", name, err)
+		}
+		end := takeCPU()
+		took, foreign = end.at.Sub(start.at), start.foreign(end)
+		measured += took
+		foreignCPU += time.Duration(foreign * float64(took))
+		if foreign > 0.2 {
+			progress("warning: other processes kept %.2f CPUs busy during this step", foreign)
+			r.machine.Disturbed = append(r.machine.Disturbed, fmt.Sprintf("%s (%.2f CPUs)", strings.SplitN(name, ":", 2)[0], foreign))
+		}
+		return took, foreign, nil
+	}
+
+	if _, _, err := step(fmt.Sprintf("fresh-process baseline: start server.py, specialize, call once (%d runs)", p.freshN),
+		func() error { return b.freshProcess(ctx, hello) }); err != nil {
 		return err
 	}
 
@@ -223,24 +250,15 @@ func (b *bench) measure(ctx context.Context, bin, runtimes, out, hello string) (
 		{fmt.Sprintf("high concurrency: %d connections to one function for %s", p.hiConns, p.hiDur), func() error { return b.highConcurrency(ctx, d.pid()) }},
 	}
 	for _, s := range steps {
-		// Other work on the machine would show up as the platform's.
-		if w := waitQuiet(ctx, time.Minute); w > 2*time.Second {
-			progress("waited %s for other processes to quiet down", w.Round(time.Second))
+		took, foreign, err := step(s.name, s.run)
+		if err != nil {
+			return err
 		}
-		progress("%s", s.name)
-		cpu := takeCPU()
-		if err := s.run(); err != nil {
-			return fmt.Errorf("%s: %w", s.name, err)
-		}
-		end := takeCPU()
 		if err := sample("after " + strings.SplitN(s.name, ":", 2)[0]); err != nil {
 			return err
 		}
 		m := &r.memory[len(r.memory)-1]
-		m.took, m.foreign = end.at.Sub(cpu.at), cpu.foreign(end)
-		if m.foreign > 0.2 {
-			progress("warning: other processes kept %.2f CPUs busy during this step", m.foreign)
-		}
+		m.took, m.foreign = took, foreign
 	}
 
 	time.Sleep(3 * time.Second) // idle
@@ -281,8 +299,9 @@ type machine struct {
 	Version   string // lanternd's /v1/version
 	Source    string // git describe of the working tree
 	Python    string
-	Stale     bool    // the binary is older than the platform sources
-	Foreign   float64 // CPUs other processes kept busy during the run
+	Stale     bool     // the binary is older than the platform sources
+	Foreign   float64  // CPUs other processes kept busy during the measurements
+	Disturbed []string // steps during which they used more than 0.2 CPUs
 	Date      string
 }
 
@@ -336,7 +355,7 @@ func describeMachine(bin, root string) machine {
 	return m
 }
 
-// busy reports whether other work disturbed the run.
+// busy reports whether other work disturbed the run as a whole.
 func (m machine) busy() bool { return m.Foreign > 0.2 }
 
 func mb(b int64) string { return fmt.Sprintf("%.1f MB", float64(b)/(1<<20)) }

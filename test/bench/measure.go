@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/lantern-faas/lantern/platform/api"
@@ -90,15 +91,18 @@ func (b *bench) createFunction(ctx context.Context, name string, spec api.Functi
 func waitCallable(ctx context.Context, url string, timeout time.Duration) error {
 	c := newClient(1)
 	defer c.CloseIdleConnections()
-	deadline := time.Now().Add(timeout)
+	start := time.Now()
 	for {
 		t := time.Now()
 		_, err := get(ctx, c, url)
 		if err == nil {
 			return nil
 		}
-		progress("  %s failed after %s: %v", url, ms(time.Since(t)), err)
-		if ctx.Err() != nil || time.Now().After(deadline) {
+		// A 404 is expected until the router has heard of a new function.
+		if !strings.HasPrefix(err.Error(), "HTTP 404") || time.Since(start) > 2*time.Second {
+			progress("  %s failed after %s: %v", url, ms(time.Since(t)), err)
+		}
+		if ctx.Err() != nil || time.Since(start) > timeout {
 			return fmt.Errorf("%s never answered: %w", url, err)
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -305,10 +309,11 @@ func (b *bench) bursts(ctx context.Context, lanterndPID int) error {
 	c.CloseIdleConnections()
 	if err != nil {
 		b.r.burstErrs.add(err)
+		progress("first call of another fresh function right after the last burst failed: %v", err)
 	} else {
 		b.r.afterBurst = d
+		progress("first call of another fresh function right after the last burst: %s", ms(d))
 	}
-	progress("first call of another fresh function right after the last burst: %s", ms(d))
 
 	// Wait for the platform to finish whatever the bursts started, so the
 	// next measurement starts clean.

@@ -237,13 +237,15 @@ func writeReport(path string, r *results, rows []row, plots []string) error {
 	fmt.Fprintf(&b, "| Machine | |\n| --- | --- |\n")
 	fmt.Fprintf(&b, "| CPUs (nproc) | %d |\n| CPU | %s |\n| Kernel | %s |\n| Go (harness) | %s |\n| lanternd | version %s, built with %s |\n| Source tree | %s |\n| Python | %s |\n",
 		m.CPUs, m.CPU, m.Kernel, m.GoHarness, m.Version, m.Lanternd, m.Source, m.Python)
-	fmt.Fprintf(&b, "| Other processes during the run | kept %.2f of %d CPUs busy on average |\n", m.Foreign, m.CPUs)
+	fmt.Fprintf(&b, "| Other processes during the measurements | kept %.2f of %d CPUs busy on average (the harness waits for quiet before each step) |\n", m.Foreign, m.CPUs)
 	if len(p.lanterndFlags) > 0 {
 		fmt.Fprintf(&b, "| Extra lanternd flags | %s |\n", strings.Join(p.lanterndFlags, " "))
 	}
 	b.WriteString("\n")
 	if m.busy() {
 		b.WriteString("**Warning:** other work kept the machine busy during the run; these numbers are not reliable. Run again on a quiet machine.\n\n")
+	} else if len(m.Disturbed) > 0 {
+		fmt.Fprintf(&b, "**Note:** other processes used more than 0.2 CPUs during: %s.\n\n", strings.Join(m.Disturbed, ", "))
 	}
 	if m.Stale {
 		b.WriteString("**Warning:** the lanternd binary was older than the platform sources when the run started.\n\n")

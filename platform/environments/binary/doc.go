@@ -35,6 +35,12 @@
 //     included; the Proxy header is dropped, see httpoxy), added to the
 //     instance's own environment;
 //   - its stderr goes to the instance's stderr, the function's log;
+//   - with an X-Lantern-Request-Id header, the run is framed on that
+//     stderr by the marker lines of logs.ReqStartMarker (written before
+//     the program starts, with the trace ID of a valid traceparent header)
+//     and logs.ReqEndMarker (once it has exited, its output is copied and
+//     the response is written), each a whole line in one write: a line
+//     the program left unterminated is ended first;
 //   - a non-zero exit before any output answers 500 with the exit status
 //     and the last 4 KiB of stderr; after output has started the status
 //     can no longer change and the body just ends;
@@ -45,5 +51,6 @@
 // Before specialization calls get 500 "generic container: no function
 // loaded".
 //
-// It imports only api/runtime and the standard library.
+// It imports only api/runtime, logs (for the marker lines) and the standard
+// library.
 package binary

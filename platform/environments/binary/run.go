@@ -32,6 +32,11 @@ func (s *server) call(w http.ResponseWriter, r *http.Request) {
 		plain(w, http.StatusInternalServerError, "generic container: no function loaded")
 		return
 	}
+	// The markers frame everything the program prints; the end marker
+	// follows its exit, the copy of its output and the response's status.
+	if end := s.startMarker(r); end != "" {
+		defer s.stderr.marker(end)
+	}
 	rc := http.NewResponseController(w)
 	_ = rc.EnableFullDuplex() // the program may write before it has read stdin
 

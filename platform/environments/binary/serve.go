@@ -53,14 +53,14 @@ func Serve(ctx context.Context, addr, userfuncDir string, logger *slog.Logger) e
 type server struct {
 	userfuncDir string
 	logger      *slog.Logger
-	stderr      io.Writer // the function's log
+	stderr      *logWriter // the function's log
 
 	mu  sync.Mutex
 	exe string
 }
 
 func newServer(userfuncDir string, logger *slog.Logger, stderr io.Writer) *server {
-	return &server{userfuncDir: userfuncDir, logger: logger, stderr: stderr}
+	return &server{userfuncDir: userfuncDir, logger: logger, stderr: &logWriter{w: stderr}}
 }
 
 func (s *server) executable() string {

@@ -9,6 +9,8 @@
 //
 // A body that is a string or Buffer is sent as is, a Readable (or web
 // ReadableStream) is piped chunk by chunk, anything else is sent as JSON.
+//
+// markCall frames a call with the log marker lines of logs/README.md.
 
 const { Readable } = require('node:stream');
 
@@ -94,6 +96,47 @@ function sendReturned(fn, res, result) {
   else send(res, 200, result);
 }
 
+// Request markers (logs.ReqStartMarker and logs.ReqEndMarker).
+const MARKER_PREFIX = '\x1elantern:';
+// Request IDs that fit in a marker: one token of visible ASCII.
+const REQUEST_ID = /^[!-~]{1,128}$/;
+// W3C traceparent: version-traceid-parentid-flags, more fields after a
+// future version.
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}(-.*)?$/s;
+const ZERO_TRACE_ID = '0'.repeat(32);
+
+// traceID is the trace ID of a valid traceparent header, else ''.
+function traceID(traceparent) {
+  const m = typeof traceparent === 'string' ? TRACEPARENT.exec(traceparent.trim()) : null;
+  if (m === null) return '';
+  const [, version, id, more] = m;
+  if (version === 'ff' || (version === '00' && more !== undefined) || id === ZERO_TRACE_ID) return '';
+  return id;
+}
+
+// markCall prints the start marker of a call that has a usable
+// X-Lantern-Request-Id, and the end marker once its response is done: sent
+// to the end (streams included) or cut off by the client ('close' covers
+// both).
+//
+// Markers go through process.stderr, so they keep their order with what the
+// function writes there (console.error); they are written in one call each.
+// On Linux, process.stdout on a pipe is asynchronous: the end marker waits
+// until what the function wrote to it has reached the pipe. The start marker
+// does not wait, so stdout still queued from an earlier call may land after
+// it. A function that leaves an unterminated line on stderr gets the marker
+// glued to it.
+function markCall(req, res) {
+  const id = req.headers['x-lantern-request-id'];
+  if (typeof id !== 'string' || !REQUEST_ID.test(id)) return;
+  process.stderr.write(`${MARKER_PREFIX}req-start ${id} ${traceID(req.headers.traceparent)}\n`);
+  res.once('close', () => {
+    const end = `${MARKER_PREFIX}req-end ${id}\n`;
+    if (process.stdout.writableLength === 0) process.stderr.write(end);
+    else process.stdout.write('', () => process.stderr.write(end)); // after the queued output
+  });
+}
+
 // invoke calls fn for one request; it rejects if fn throws.
 function invoke(fn, req, res) {
   const context = { request: req, response: res };
@@ -117,4 +160,4 @@ function invoke(fn, req, res) {
     .then((result) => sendReturned(fn, res, result));
 }
 
-module.exports = { invoke, fail, send, cleanStack };
+module.exports = { invoke, fail, send, cleanStack, markCall };

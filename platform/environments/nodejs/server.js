@@ -11,11 +11,14 @@
 // Environment: PORT, USERFUNC_DIR (default /userfunc), LANTERN_HOST (default
 // 127.0.0.1), BODY_PARSER_LIMIT (default 32mb: the platform's own request
 // limit is the one that matters).
+//
+// A call with an X-Lantern-Request-Id header is framed on stderr by the log
+// marker lines (see markCall in respond.js).
 
 const path = require('node:path');
 const express = require('express');
 const { loadFunction, LoadError } = require('./loader');
-const { invoke, fail, cleanStack } = require('./respond');
+const { invoke, fail, cleanStack, markCall } = require('./respond');
 
 // readJSON reads a specialize body as JSON whatever its Content-Type.
 async function readJSON(req) {
@@ -76,6 +79,7 @@ function newApp(userfuncDir) {
   app.use(express.text({ type: 'text/*', limit }));
   app.use((req, res) => {
     if (!state.fn) return text(res, 500, 'generic container: no function loaded\n');
+    markCall(req, res);
     invoke(state.fn, req, res).catch((err) => fail(res, err));
   });
   // Body parser errors: bad JSON, too large.

@@ -13,6 +13,14 @@ server when gevent is missing or WSGI_FRAMEWORK=werkzeug.
 Environment: PORT, USERFUNC_DIR (default /userfunc), LANTERN_HOST (default
 127.0.0.1), WSGI_FRAMEWORK (gevent or werkzeug).
 
+Log markers (logs/README.md): a call with an X-Lantern-Request-Id header is
+framed on stderr by "\x1elantern:req-start <id> <trace-id>" before the
+function runs and "\x1elantern:req-end <id>" once its response is finished
+(last chunk sent or client gone), each one whole line written and flushed
+at once; stdout is flushed before each so that what the function printed
+goes out first. stdout is line buffered, like stderr. A function that
+leaves an unterminated line on stderr gets the marker glued to it.
+
 Entrypoints: module.func; '' is main.main; a single token f is main.f. A
 folder (an extracted zip) goes first on sys.path and the module is imported;
 a single file is loaded as the module whatever the entrypoint calls it, and
@@ -48,6 +56,17 @@ ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 SPECIALIZE_PATHS = ("/specialize", "/v2/specialize")
 SERVER_FILE = os.path.abspath(__file__)
 
+# Request markers (logs.ReqStartMarker and logs.ReqEndMarker).
+MARKER_PREFIX = "\x1elantern:"
+# Request IDs that fit in a marker: one token of visible ASCII.
+REQUEST_ID_RE = re.compile(r"[!-~]{1,128}\Z")
+# W3C traceparent: version-traceid-parentid-flags, more fields after a
+# future version.
+TRACEPARENT_RE = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}(-.*)?\Z", re.S)
+ZERO_TRACE_ID = "0" * 32
+# environ key of the end marker line of a call whose start was printed.
+END_MARKER_KEY = "lantern.end_marker"
+
 
 class LoadError(Exception):
     """The user's code could not be loaded; str() is shown to the user."""
@@ -66,6 +85,69 @@ def user_traceback(exc):
             break
         tb = tb.tb_next
     return "".join(traceback.format_exception(type(exc), exc, tb))
+
+
+def trace_id(traceparent):
+    """The trace ID of a valid traceparent header, else ''."""
+    m = TRACEPARENT_RE.match(traceparent.strip()) if traceparent else None
+    if m is None:
+        return ""
+    version, tid, more = m.groups()
+    if version == "ff" or (version == "00" and more) or tid == ZERO_TRACE_ID:
+        return ""
+    return tid
+
+
+def write_marker(line):
+    """Print a marker line on stderr after what stdout holds."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.write(line)
+        sys.stderr.flush()
+    except (OSError, ValueError):  # a closed or broken pipe must not fail the call
+        pass
+
+
+def start_marker(environ):
+    """Print the start marker of a call; return its end marker line, or None
+    when the request has no usable X-Lantern-Request-Id."""
+    rid = environ.get("HTTP_X_LANTERN_REQUEST_ID")
+    if not rid or REQUEST_ID_RE.match(rid) is None:
+        return None
+    write_marker(f"{MARKER_PREFIX}req-start {rid} {trace_id(environ.get('HTTP_TRACEPARENT'))}\n")
+    return f"{MARKER_PREFIX}req-end {rid}\n"
+
+
+class EndMarker:
+    """A WSGI response that prints the end marker when the server closes it:
+    after the last chunk was sent, or once the client went away."""
+
+    __slots__ = ("result", "line")
+
+    def __init__(self, result, line):
+        self.result = result
+        self.line = line
+
+    def __iter__(self):
+        return iter(self.result)
+
+    def close(self):
+        try:
+            close = getattr(self.result, "close", None)
+            if close is not None:
+                close()
+        finally:
+            write_marker(self.line)
+
+
+class SizedEndMarker(EndMarker):
+    """An EndMarker for a sized result: pywsgi computes Content-Length from
+    it."""
+
+    __slots__ = ()
+
+    def __len__(self):
+        return len(self.result)
 
 
 def parse_entrypoint(entrypoint):
@@ -202,6 +284,10 @@ class Runtime:
         func = self.func
         if func is None:
             return text("generic container: no function loaded\n", 500)
+        environ = flask.request.environ
+        end = start_marker(environ)
+        if end is not None:
+            environ[END_MARKER_KEY] = end  # RuntimeApp.wsgi_app prints it
         try:
             rv = func()
         except HTTPException:
@@ -240,6 +326,19 @@ class RuntimeApp(flask.Flask):
 
     def dispatch_request(self):
         return self.runtime.dispatch()
+
+    def wsgi_app(self, environ, start_response):
+        try:
+            result = super().wsgi_app(environ, start_response)
+        except BaseException:
+            end = environ.get(END_MARKER_KEY)
+            if end is not None:
+                write_marker(end)
+            raise
+        end = environ.get(END_MARKER_KEY)
+        if end is None:
+            return result
+        return (SizedEndMarker if hasattr(result, "__len__") else EndMarker)(result, end)
 
 
 def new_app(runtime):
@@ -286,6 +385,11 @@ def new_werkzeug_server(app, host, port):
 
 
 def main():
+    # A pipe makes stdout block buffered: print lines as they come, so that
+    # they reach the log capture in order with stderr and while the request
+    # that printed them is open.
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)
     host = os.environ.get("LANTERN_HOST") or "127.0.0.1"
     try:
         port = int(os.environ.get("PORT") or "8888")
