@@ -83,7 +83,10 @@ type instanceState struct {
 	mu   sync.Mutex
 	seq  uint64
 	last time.Time
-	open map[string]string // open request ID → trace ID
+	// open holds, per stream, the open request IDs → trace IDs. Each
+	// stream is framed by its own markers: the two pipes are read apart, so
+	// only markers on the same stream order lines reliably.
+	open map[string]map[string]string
 }
 
 // NewCapture returns a Capture that calls out, in capture order per instance,
@@ -107,7 +110,7 @@ func (c *Capture) Line(meta InstanceMeta, stream string, text []byte) {
 	st := c.instance(meta.Instance)
 	if bytes.HasPrefix(text, []byte(MarkerPrefix)) {
 		if m, ok := parseMarker(text); ok {
-			st.apply(m)
+			st.apply(stream, m)
 			return
 		}
 	}
@@ -117,7 +120,7 @@ func (c *Capture) Line(meta InstanceMeta, stream string, text []byte) {
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	requestID, traceID := st.attribution()
+	requestID, traceID := st.attribution(stream)
 	for _, msg := range chunks {
 		now := c.opts.Now()
 		if !c.allow(meta, now) {
@@ -159,7 +162,7 @@ func (c *Capture) instance(id string) *instanceState {
 	defer c.mu.Unlock()
 	st, ok := c.instances[id]
 	if !ok {
-		st = &instanceState{open: make(map[string]string)}
+		st = &instanceState{open: make(map[string]map[string]string)}
 		c.instances[id] = st
 	}
 	return st
@@ -181,24 +184,31 @@ func (c *Capture) allow(meta InstanceMeta, now time.Time) bool {
 	return b.allow(now)
 }
 
-// apply records a request starting or ending.
-func (st *instanceState) apply(m marker) {
+// apply records a request starting or ending on one stream.
+func (st *instanceState) apply(stream string, m marker) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	open := st.open[stream]
+	if open == nil {
+		open = make(map[string]string)
+		st.open[stream] = open
+	}
 	switch m.command {
 	case markerReqStart:
-		st.open[m.requestID] = m.traceID
+		open[m.requestID] = m.traceID
 	case markerReqEnd:
-		delete(st.open, m.requestID)
+		delete(open, m.requestID)
 	}
 }
 
-// attribution returns the request the instance is serving, if exactly one.
-func (st *instanceState) attribution() (requestID, traceID string) {
-	if len(st.open) != 1 {
+// attribution returns the request the instance is serving according to
+// stream's markers, if exactly one.
+func (st *instanceState) attribution(stream string) (requestID, traceID string) {
+	open := st.open[stream]
+	if len(open) != 1 {
 		return "", ""
 	}
-	for id, trace := range st.open {
+	for id, trace := range open {
 		return id, trace
 	}
 	return "", ""

@@ -212,22 +212,31 @@ func TestCapture_Line_Attribution(t *testing.T) {
 	other := meta
 	other.Instance = "hello-2"
 	line := func(m logs.InstanceMeta, stream, text string) { c.Line(m, stream, []byte(text+"\n")) }
+	// Runtimes frame a call on both pipes; each stream's lines follow
+	// that stream's markers.
+	mark := func(m logs.InstanceMeta, text string) {
+		line(m, logs.StreamStdout, text)
+		line(m, logs.StreamStderr, text)
+	}
 
 	line(meta, logs.StreamStdout, "before")
-	line(meta, logs.StreamStderr, logs.ReqStartMarker("r1", "t1"))
+	mark(meta, logs.ReqStartMarker("r1", "t1"))
 	line(meta, logs.StreamStdout, "in r1 stdout")
 	line(meta, logs.StreamStderr, "in r1 stderr")
 	line(other, logs.StreamStdout, "other instance")
-	line(meta, logs.StreamStderr, logs.ReqStartMarker("r2", "t2"))
+	mark(meta, logs.ReqStartMarker("r2", "t2"))
 	line(meta, logs.StreamStdout, "r1 and r2 overlap")
-	line(meta, logs.StreamStderr, logs.ReqEndMarker("r1"))
+	mark(meta, logs.ReqEndMarker("r1"))
 	line(meta, logs.StreamStdout, "only r2")
-	line(meta, logs.StreamStderr, logs.ReqEndMarker("r2"))
+	mark(meta, logs.ReqEndMarker("r2"))
 	line(meta, logs.StreamStdout, "after")
 	line(meta, logs.StreamStderr, logs.MarkerPrefix+"future-command x y")
 	line(meta, logs.StreamStderr, logs.MarkerPrefix+"req-start") // malformed
-	line(meta, logs.StreamStderr, logs.ReqStartMarker("r3", ""))
+	mark(meta, logs.ReqStartMarker("r3", ""))
 	line(meta, logs.StreamStdout, "r3 without trace")
+	// A marker on one stream frames only that stream.
+	line(meta, logs.StreamStderr, logs.ReqStartMarker("r4", "t4"))
+	line(meta, logs.StreamStdout, "stdout still in r3 alone")
 
 	type attr struct{ Instance, Msg, Req, Trace string }
 	var got []attr
@@ -243,6 +252,7 @@ func TestCapture_Line_Attribution(t *testing.T) {
 		{"hello-1", "only r2", "r2", "t2"},
 		{"hello-1", "after", "", ""},
 		{"hello-1", "r3 without trace", "r3", ""},
+		{"hello-1", "stdout still in r3 alone", "r3", ""},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("attribution (-want +got):\n%s", diff)

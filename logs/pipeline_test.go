@@ -76,7 +76,10 @@ func (s *script) print(c *logs.Capture, lines int) {
 		c.Line(s.meta, stream, []byte(msg+"\n"))
 		s.want = append(s.want, logs.Record{Message: msg, RequestID: req, TraceID: trace, Seq: uint64(len(s.want) + 1)})
 	}
-	marker := func(m string) { c.Line(s.meta, logs.StreamStderr, []byte(m+"\n")) }
+	marker := func(m string) { // on both pipes, as the runtimes print them
+		c.Line(s.meta, logs.StreamStdout, []byte(m+"\n"))
+		c.Line(s.meta, logs.StreamStderr, []byte(m+"\n"))
+	}
 	end := s.n + lines
 	overlap := false
 	for s.n < end {

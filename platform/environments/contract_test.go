@@ -231,7 +231,8 @@ func waitOutput(t *testing.T, buf *logBuffer, want string) {
 // in the order written (stdout and stderr share one pipe here).
 func testMarkers(t *testing.T, rt runtimeUnderTest) {
 	userfunc, path := fixture(t, rt.logs.rel)
-	inst := rt.start(t, userfunc)
+	// The platform sets PYTHONUNBUFFERED=1; the runtime must not need it.
+	inst := rt.start(t, userfunc, withEnv("PYTHONUNBUFFERED="))
 	// Not function calls: no markers.
 	if r := inst.do(t, http.MethodGet, "/", "", requestIDHeader, "generic1"); r.status != http.StatusInternalServerError {
 		t.Errorf("GET / before specialization = %d, want 500", r.status)
@@ -266,7 +267,7 @@ func testMarkers(t *testing.T, rt runtimeUnderTest) {
 			t.Errorf("GET / body = %q, want the function's stdout", r.body)
 		}
 		if c.id != "" {
-			want = append(want, logs.ReqStartMarker(c.id, c.trace), logs.ReqEndMarker(c.id))
+			want = append(want, framing(rt, logs.ReqStartMarker(c.id, c.trace), logs.ReqEndMarker(c.id))...)
 		}
 	}
 	waitOutput(t, inst.logs, logs.ReqEndMarker("last0")+"\n")
@@ -280,12 +281,12 @@ func testMarkers(t *testing.T, rt runtimeUnderTest) {
 			continue
 		}
 		start := slices.Index(lines, logs.ReqStartMarker(c.id, c.trace))
-		end := slices.Index(lines, logs.ReqEndMarker(c.id))
+		end := len(lines) - 1 - slices.Index(reversed(lines), logs.ReqEndMarker(c.id))
 		inside := []string{"function stdout line " + c.id, "function stderr line " + c.id}
 		if rt.stdoutIsBody {
 			inside = inside[1:]
 		}
-		if got := lines[start+1 : end]; !slices.Equal(got, inside) {
+		if got := withoutMarkers(lines[start+1 : end]); !slices.Equal(got, inside) {
 			t.Errorf("request %s: lines between its markers = %q, want %q", c.id, got, inside)
 		}
 	}
@@ -308,9 +309,44 @@ func testMarkersOnStderr(t *testing.T, rt runtimeUnderTest) {
 	if !rt.stdoutIsBody {
 		waitOutput(t, inst.logs, "function stdout line abc123\n")
 	}
-	if out := inst.logs.String(); strings.Contains(out, logs.MarkerPrefix) {
-		t.Errorf("stdout holds a marker:\n%q", out)
+	out := inst.logs.String()
+	if rt.stdoutIsBody {
+		if strings.Contains(out, logs.MarkerPrefix) {
+			t.Errorf("stdout holds a marker:\n%q", out)
+		}
+		return
 	}
+	// stdout is read apart from stderr: it carries its own framing.
+	waitOutput(t, inst.logs, end+"\n")
+	want = []string{logs.ReqStartMarker("abc123", testTraceID), "function stdout line abc123", end, ""}
+	if got := strings.Split(inst.logs.String(), "\n"); len(got) < len(want) || !slices.Equal(got[len(got)-len(want):], want) {
+		t.Errorf("stdout = %q, want it to end with the lines %q", inst.logs.String(), want)
+	}
+}
+
+// framing is the marker lines a call prints on a pipe both streams share:
+// runtimes whose stdout is a log print them on both streams.
+func framing(rt runtimeUnderTest, start, end string) []string {
+	if rt.stdoutIsBody {
+		return []string{start, end}
+	}
+	return []string{start, start, end, end}
+}
+
+func withoutMarkers(lines []string) []string {
+	var out []string
+	for _, l := range lines {
+		if !strings.HasPrefix(l, logs.MarkerPrefix) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func reversed(s []string) []string {
+	r := slices.Clone(s)
+	slices.Reverse(r)
+	return r
 }
 
 // testMarkersStreaming checks that a streamed response's end marker
@@ -344,7 +380,7 @@ func testMarkersStreaming(t *testing.T, rt runtimeUnderTest) {
 		t.Fatalf("rest of the body = %q, %v; want chunk 1, chunk 2", rest, err)
 	}
 	waitOutput(t, inst.logs, end)
-	if got, want := markerLines(inst.logs.String()), []string{start[:len(start)-1], end[:len(end)-1]}; !slices.Equal(got, want) {
+	if got, want := markerLines(inst.logs.String()), framing(rt, start[:len(start)-1], end[:len(end)-1]); !slices.Equal(got, want) {
 		t.Errorf("marker lines = %q, want %q", got, want)
 	}
 }

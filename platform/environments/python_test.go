@@ -2,9 +2,12 @@ package environments_test
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	lanternlogs "github.com/lantern-faas/lantern/logs"
 )
 
 func TestPython_Load(t *testing.T) {
@@ -97,5 +100,15 @@ func TestPython_Werkzeug(t *testing.T) {
 	checkBody(t, "logs", logs, []string{"(werkzeug)"})
 	if n := strings.Count(strings.TrimSpace(logs), "\n"); n > 0 {
 		t.Errorf("werkzeug printed %d lines past startup, want none (no access log):\n%s", n, logs)
+	}
+	// Markers: the end follows the streamed body.
+	if r := inst.do(t, http.MethodGet, "/", "", requestIDHeader, "wz1"); r.status != 200 || r.body != "chunk 0\nchunk 1\nchunk 2\n" {
+		t.Errorf("GET / = %d %q, want 200 and 3 chunks", r.status, r.body)
+	}
+	waitOutput(t, inst.logs, lanternlogs.ReqEndMarker("wz1")+"\n")
+	start, end := lanternlogs.ReqStartMarker("wz1", ""), lanternlogs.ReqEndMarker("wz1")
+	want := []string{start, start, end, end} // on stdout and on stderr
+	if got := markerLines(inst.logs.String()); !slices.Equal(got, want) {
+		t.Errorf("marker lines = %q, want %q", got, want)
 	}
 }

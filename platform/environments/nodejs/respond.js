@@ -129,11 +129,14 @@ function traceID(traceparent) {
 function markCall(req, res) {
   const id = req.headers['x-lantern-request-id'];
   if (typeof id !== 'string' || !REQUEST_ID.test(id)) return;
-  process.stderr.write(`${MARKER_PREFIX}req-start ${id} ${traceID(req.headers.traceparent)}\n`);
+  // Each pipe is read apart, so each carries its own framing of the call.
+  const start = `${MARKER_PREFIX}req-start ${id} ${traceID(req.headers.traceparent)}\n`;
+  process.stdout.write(start);
+  process.stderr.write(start);
   res.once('close', () => {
     const end = `${MARKER_PREFIX}req-end ${id}\n`;
-    if (process.stdout.writableLength === 0) process.stderr.write(end);
-    else process.stdout.write('', () => process.stderr.write(end)); // after the queued output
+    process.stdout.write(end);
+    process.stderr.write(end);
   });
 }
 

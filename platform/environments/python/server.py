@@ -99,8 +99,10 @@ def trace_id(traceparent):
 
 
 def write_marker(line):
-    """Print a marker line on stderr after what stdout holds."""
+    """Print a marker line on both stdout and stderr: each pipe is read
+    apart, so each carries its own framing of the call."""
     try:
+        sys.stdout.write(line)
         sys.stdout.flush()
         sys.stderr.write(line)
         sys.stderr.flush()
