@@ -73,8 +73,9 @@ func function() *Dashboard {
 	b.add(12, 8, timeseries("Response throughput", "Response bytes sent per second.", "Bps",
 		q("sum(rate("+size+"_sum{"+sel+"}["+rateInterval+"]))", "bytes/s")))
 
-	// LOG PIPELINE: when lanternd exports lantern_logs_* metrics per
-	// function, add a b.row("Logs") here (see overview.go).
+	// No logs row: the lantern_logs_* metrics have no namespace or
+	// function label (see logs/metrics.go), so there is nothing per
+	// function to draw. The overview's "Function logs" row has them.
 
 	return d
 }

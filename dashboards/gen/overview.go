@@ -5,7 +5,7 @@ const overviewUID = "lantern-overview"
 // overview is the whole platform at a glance.
 func overview() *Dashboard {
 	d := base(overviewUID, "Lantern / Overview",
-		"Lantern at a glance: component health, calls, errors, latency, cold starts, pools and instances.")
+		"Lantern at a glance: component health, calls, errors, latency, cold starts, pools and instances, controller API, processes and the function-log pipeline.")
 	b := newBoard(d)
 	const (
 		calls     = "lantern_function_calls_total"
@@ -22,7 +22,7 @@ func overview() *Dashboard {
 	)
 
 	b.row("Health")
-	b.add(6, 5, stat("Components up", "Prometheus's up for every Lantern job (lantern for lanternd all; lantern-controller, lantern-poolmgr, lantern-router for separate roles).", "none",
+	b.add(6, 5, stat("Components up", "Prometheus's up for every Lantern job (lantern for lanternd all; lantern-controller, lantern-poolmgr, lantern-router, lantern-logger for separate roles).", "none",
 		q("up{"+componentJobs+"}", "{{job}} {{instance}}")).upDown())
 	b.add(4, 5, stat("Calls / s", "Calls through the router, all functions.", "reqps",
 		q(rate(calls, "", ""), "calls/s")))
@@ -96,11 +96,33 @@ func overview() *Dashboard {
 	b.add(8, 8, timeseries("Goroutines", "Goroutines of every Lantern process.", "none",
 		q("go_goroutines{"+componentJobs+"}", "{{job}} {{instance}}")))
 
-	// LOG PIPELINE: the lantern_logs_* metrics are not exported yet. When
-	// they are, add a b.row("Log pipeline") here with their panels, and
-	// the matching alerts in alerts/lantern.rules.yml (group
-	// lantern-logs). The test in test/observability checks every name
-	// against a live lanternd, so add them only once it exports them.
+	// The function-log pipeline: Capture and Shipper run in the poolmgr
+	// (lanternd all or poolmgr), the Collector in lanternd all or logger.
+	// None of these metrics has a namespace or function label, so the
+	// function dashboard has no logs panels.
+	const (
+		logDropped = "lantern_logs_dropped_total"
+		logDelay   = "lantern_logs_ship_delay_seconds"
+	)
+	b.row("Function logs")
+	b.add(8, 8, timeseries("Log lines / s", "Lines captured from instances' stdout and stderr, acknowledged by the collector (shipped), received by it and written to the log store. Captured minus written, lasting, means lines are dropped or held back.", "short",
+		q(rate("lantern_logs_lines_captured_total", "", ""), "captured"),
+		q(rate("lantern_logs_lines_shipped_total", "", ""), "shipped"),
+		q(rate("lantern_logs_lines_received_total", "", ""), "received"),
+		q(rate("lantern_logs_lines_written_total", "", ""), "written")))
+	b.add(8, 8, timeseries("Dropped log lines / s by reason", "Lines lost: rate_limited (a function printed more than its rate limit, by default 1000 lines/s with a burst of 5000), too_long (the end of a line longer than 16 chunks of 64 KiB), buffer_full (a spool overflowed, or lines were unwritten at shutdown), rejected (the log store refused a batch for good). Any drop fires LanternLogLinesDropped.", "short",
+		q(rate(logDropped, "", "reason"), "{{reason}}")).stacked())
+	b.add(8, 8, timeseries("Ship delay", "Time from capture to hand-off to the forward-protocol client: p50 and p99. LanternLogShipDelayHigh fires when p99 stays over 5 s.", "s",
+		quantiles(logDelay, "", "", 0.5, 0.99)...))
+	b.add(6, 8, timeseries("Shipper buffer fill", "How full the log shippers' buffers are (the fullest poolmgr's): memory is the in-memory queue, which spills to spool, the disk spool; a full spool drops its oldest lines as buffer_full.", "percentunit",
+		q("max by (buffer) (lantern_logs_buffer_fill_ratio)", "{{buffer}}")))
+	b.add(6, 8, timeseries("Collector pending lines", "Lines received by the collector and not yet written to the store. Growing: the store is slow or failing.", "short",
+		q(gauge("lantern_logs_collector_pending_lines", "", ""), "pending")))
+	b.add(6, 8, timeseries("Log store write errors / s", "Failed writes to the log store (embedded or InfluxDB), each retry counted. The collector retries until the store takes the batch; LanternLogWriteErrors fires when writes keep failing.", "short",
+		q(rate("lantern_logs_write_errors_total", "", ""), "write errors")))
+	b.add(6, 8, timeseries("Spooled and duplicate lines / s", "Lines the shipper put in its disk spool because the collector was unreachable or slow, and resent lines the collector dropped as already seen.", "short",
+		q(rate("lantern_logs_lines_spooled_total", "", ""), "spooled"),
+		q(rate("lantern_logs_duplicates_total", "", ""), "duplicates")))
 
 	return d
 }
