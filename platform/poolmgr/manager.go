@@ -357,6 +357,12 @@ type phases struct {
 
 // coldStartFailed classifies a failed cold start for the caller.
 func (m *Manager) coldStartFailed(fn *api.Function, ph *phases, start time.Time, phase string, err error) error {
+	if errors.Is(err, context.Canceled) {
+		// Withdrawn by the caller (a router cancels scale-ups no request
+		// needs any more): not a failure of the function.
+		m.logger.Debug("cold start withdrawn", "function", fn.Metadata.Name, "namespace", fn.Metadata.Namespace, "phase", phase)
+		return err
+	}
 	outcome := "error"
 	status := http.StatusBadGateway
 	if errors.Is(err, context.DeadlineExceeded) {

@@ -225,19 +225,36 @@ def main():
     return "ok " * 100 + "\n"
 `
 	brokenPy = "def main()\n    return \"this never loads\\n\"\n"
+	chattyPy = `from flask import request
+
+
+def main():
+    n = int(request.args.get("lines", "1"))
+    for i in range(n):
+        print(f"chatty line {i + 1} of {n}")
+    return f"printed {n} lines\n"
+`
 )
+
+// chattyBurst is how many lines chatty prints in its first call: more
+// than the capture's per-function burst (5000 lines, refilled at 1000
+// lines/s), so that lantern_logs_dropped_total{reason="rate_limited"}
+// counts real drops.
+const chattyBurst = 8000
 
 // deploy creates the environment and the functions:
 //   - hello answers; called steadily through /fn/ and through an HTTP route;
 //   - mixed answers, or 500 on ?fail=1; idle timeout 1 s, called in bursts;
 //   - broken has a syntax error: every call is a failed cold start;
-//   - doomed is called once and deleted.
+//   - doomed is called once and deleted;
+//   - chatty prints the number of lines asked for: once past the log
+//     capture's rate limit, then a few lines per call.
 func (p *platform) deploy() error {
 	code := filepath.Join(p.dir, "code")
 	if err := os.MkdirAll(code, 0o755); err != nil {
 		return err
 	}
-	for name, src := range map[string]string{"hello.py": helloPy, "mixed.py": mixedPy, "broken.py": brokenPy} {
+	for name, src := range map[string]string{"hello.py": helloPy, "mixed.py": mixedPy, "broken.py": brokenPy, "chatty.py": chattyPy} {
 		if err := os.WriteFile(filepath.Join(code, name), []byte(src), 0o644); err != nil {
 			return err
 		}
@@ -249,6 +266,7 @@ func (p *platform) deploy() error {
 		{"fn", "create", "--name", testFunction, "--env", "python", "--code", filepath.Join(code, "mixed.py"), "--idletimeout", "1"},
 		{"fn", "create", "--name", "broken", "--env", "python", "--code", filepath.Join(code, "broken.py")},
 		{"fn", "create", "--name", "doomed", "--env", "python", "--code", filepath.Join(code, "hello.py")},
+		{"fn", "create", "--name", "chatty", "--env", "python", "--code", filepath.Join(code, "chatty.py")},
 	}
 	for _, s := range steps {
 		if err := p.lantern(s...); err != nil {
@@ -261,8 +279,10 @@ func (p *platform) deploy() error {
 // load calls the functions until ctx ends: hello steadily (two workers,
 // both triggers), mixed in bursts of four workers with one call in five
 // failing, then quiet long enough for its instances to be reaped; broken
-// once a second; doomed once, then it is deleted; and the controller's
-// API lists the functions four times a second.
+// once a second; doomed once, then it is deleted; chatty prints
+// chattyBurst lines once (so the log capture drops some) and then two
+// lines four times a second (so the log pipeline ships steadily); and the
+// controller's API lists the functions four times a second.
 func (p *platform) load(ctx context.Context) {
 	hc := &http.Client{Timeout: 10 * time.Second}
 	// call returns the status, and the start of the body when it is not
@@ -342,6 +362,20 @@ func (p *platform) load(ctx context.Context) {
 			}
 		}
 	})
+	worker(func() { // chatty: the function-log pipeline
+		// The burst waits until Prometheus has scraped the drop counter
+		// (its first scrape comes a few seconds after it starts), so that
+		// it sees the counter go up rather than start above zero.
+		burst := false
+		for sleep(250 * time.Millisecond) {
+			if !burst && p.scraped(`lantern_logs_dropped_total{reason="rate_limited"}`) {
+				burst = true
+				expect(fmt.Sprintf("/fn/default/chatty?lines=%d", chattyBurst), http.StatusOK)
+				continue
+			}
+			expect("/fn/default/chatty?lines=2", http.StatusOK)
+		}
+	})
 	worker(func() { // mixed: bursts and pauses
 		for ctx.Err() == nil {
 			burstEnd := time.Now().Add(1500 * time.Millisecond)
@@ -367,6 +401,16 @@ func (p *platform) load(ctx context.Context) {
 		}
 	})
 	wg.Wait()
+}
+
+// scraped says whether Prometheus has a sample of the series yet.
+func (p *platform) scraped(series string) bool {
+	r, err := promQuery(p.promURL, series)
+	if err != nil || r.Status != "success" {
+		return false
+	}
+	vals, _, err := r.samples()
+	return err == nil && len(vals) > 0
 }
 
 // ---------------------------------------------------------------------------
