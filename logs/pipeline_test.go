@@ -15,7 +15,7 @@ import (
 	"github.com/lantern-faas/lantern/logs"
 	"github.com/lantern-faas/lantern/logs/embedded"
 	"github.com/lantern-faas/lantern/logs/influx"
-	"github.com/lantern-faas/lantern/logs/internal/influxdtest"
+	"github.com/lantern-faas/lantern/logs/influxdtest"
 	"github.com/lantern-faas/lantern/logs/logstest"
 )
 
