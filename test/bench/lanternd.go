@@ -252,20 +252,12 @@ func (l *lanternd) memory(ctx context.Context, step string) (memSample, error) {
 	if m.rss, m.peak, err = procStatus(l.pid()); err != nil {
 		return m, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, l.apiURL+"/metrics", nil)
-	resp, err := http.DefaultClient.Do(req)
+	text, err := l.metrics(ctx)
 	if err != nil {
 		return m, nil
 	}
-	defer resp.Body.Close()
-	var b bytes.Buffer
-	if _, err := b.ReadFrom(resp.Body); err != nil || resp.StatusCode != http.StatusOK {
-		return m, nil
-	}
 	v := map[string]int64{}
-	for line := range strings.SplitSeq(b.String(), "\n") {
+	for line := range strings.SplitSeq(text, "\n") {
 		name, val, ok := strings.Cut(line, " ")
 		if ok && !strings.HasPrefix(name, "#") {
 			if f, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err == nil {
@@ -277,6 +269,49 @@ func (l *lanternd) memory(ctx context.Context, step string) (memSample, error) {
 	m.heapUnused = v["go_memstats_heap_idle_bytes"] - v["go_memstats_heap_released_bytes"]
 	m.goroutines = v["go_goroutines"]
 	return m, nil
+}
+
+// metrics returns lanternd's /metrics in the text format.
+func (l *lanternd) metrics(ctx context.Context) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, l.apiURL+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	if _, err := b.ReadFrom(resp.Body); err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("HTTP %d: %s", resp.StatusCode, firstLine(b.Bytes()))
+	}
+	return b.String(), nil
+}
+
+// histogramBuckets returns the cumulative bucket counts by upper bound of
+// histogram name for function fn in metrics (text format), summed over its
+// label sets.
+func histogramBuckets(metrics, name, fn string) map[float64]float64 {
+	out := map[float64]float64{}
+	for line := range strings.SplitSeq(metrics, "\n") {
+		rest, ok := strings.CutPrefix(line, name+"_bucket{")
+		labels, val, ok2 := strings.Cut(rest, "} ")
+		if !ok || !ok2 || !strings.Contains(","+labels+",", `,function="`+fn+`",`) {
+			continue
+		}
+		_, le, _ := strings.Cut(labels, `le="`)
+		le, _, _ = strings.Cut(le, `"`)
+		bound, err := strconv.ParseFloat(le, 64) // "+Inf" too
+		if f := strings.Fields(val); err == nil && len(f) > 0 {
+			if n, err := strconv.ParseFloat(f[0], 64); err == nil {
+				out[bound] += n
+			}
+		}
+	}
+	return out
 }
 
 // sockets counts a process's open socket descriptors.

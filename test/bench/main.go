@@ -27,7 +27,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/lantern-faas/lantern/platform/api"
 	"github.com/lantern-faas/lantern/platform/client"
 )
 
@@ -42,6 +41,7 @@ type params struct {
 	tputConns  int
 	tputDur    time.Duration
 	tputRounds int
+	telRounds  int // telemetry on vs off: rounds each, interleaved
 	burstFns   int
 	burstWidth int
 	burstGap   time.Duration
@@ -55,7 +55,7 @@ func fullParams() params {
 	return params{
 		coldN: 60, coldGap: 400 * time.Millisecond, freshN: 5,
 		warmCalls: 3000, warmBatch: 300,
-		tputConns: 50, tputDur: 5 * time.Second, tputRounds: 2,
+		tputConns: 50, tputDur: 5 * time.Second, tputRounds: 2, telRounds: 5,
 		burstFns: 3, burstWidth: 10, burstGap: 2 * time.Second,
 		hiConns: 500, hiDur: 10 * time.Second,
 	}
@@ -65,7 +65,7 @@ func quickParams() params {
 	p := fullParams()
 	p.quick = true
 	p.coldN, p.freshN, p.warmCalls = 10, 2, 600
-	p.tputDur, p.tputRounds = time.Second, 1
+	p.tputDur, p.tputRounds, p.telRounds = time.Second, 1, 3
 	p.burstFns, p.hiDur = 1, 2*time.Second
 	return p
 }
@@ -219,10 +219,8 @@ func (b *bench) measure(ctx context.Context, bin, runtimes, out, hello string) (
 
 	b.ctrl, b.routerURL = client.NewController(d.apiURL, nil), d.routerURL
 	r.machine.Version, _ = b.ctrl.Version(ctx)
-	env := &api.Environment{Metadata: api.Metadata{Name: envName, Namespace: namespace},
-		Spec: api.EnvironmentSpec{Runtime: "python", Poolsize: poolsize}}
-	if err := b.ctrl.Create(ctx, env); err != nil {
-		return fmt.Errorf("create environment: %w", err)
+	if err := b.createEnvironment(ctx); err != nil {
+		return err
 	}
 	py, err := startPython(ctx, b.serverPy, b.tmp)
 	if err != nil {
@@ -246,6 +244,8 @@ func (b *bench) measure(ctx context.Context, bin, runtimes, out, hello string) (
 		{fmt.Sprintf("warm calls: %d sequential GETs each, direct vs bare proxy vs router", p.warmCalls), func() error { return b.warmCalls(ctx, direct) }},
 		{fmt.Sprintf("cold starts: first call of %d fresh functions, %s apart", p.coldN, p.coldGap), func() error { return b.coldStarts(ctx) }},
 		{fmt.Sprintf("throughput: %d connections, %s × %d rounds, direct vs bare proxy vs router", p.tputConns, p.tputDur, p.tputRounds), func() error { return b.throughput(ctx, direct) }},
+		{fmt.Sprintf("telemetry cost: %d connections, %s × %d rounds each, interleaved, router with telemetry on vs a second lanternd with --telemetry=false", p.tputConns, p.tputDur, p.telRounds),
+			func() error { return b.telemetryCost(ctx, d, bin, runtimes, out) }},
 		{fmt.Sprintf("bursts: %d simultaneous first calls to %d fresh functions", p.burstWidth, p.burstFns), func() error { return b.bursts(ctx, d.pid()) }},
 		{fmt.Sprintf("high concurrency: %d connections to one function for %s", p.hiConns, p.hiDur), func() error { return b.highConcurrency(ctx, d.pid()) }},
 	}

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -43,6 +45,11 @@ type results struct {
 
 	tputDirect, tputProxy, tputRouter []loadResult
 
+	telOn, telOff []loadResult // router throughput, telemetry on and off
+	// lantern_function_overhead_seconds buckets of tput on the main
+	// lanternd: cumulative count by upper bound
+	overheadBuckets map[float64]float64
+
 	burst       []time.Duration
 	burstErrs   errTally
 	burstPhases []api.ColdStart
@@ -69,6 +76,16 @@ type bench struct {
 
 func (b *bench) fnURL(name string) string {
 	return b.routerURL + "/fn/" + namespace + "/" + name
+}
+
+// createEnvironment creates the python environment the functions run in.
+func (b *bench) createEnvironment(ctx context.Context) error {
+	env := &api.Environment{Metadata: api.Metadata{Name: envName, Namespace: namespace},
+		Spec: api.EnvironmentSpec{Runtime: "python", Poolsize: poolsize}}
+	if err := b.ctrl.Create(ctx, env); err != nil {
+		return fmt.Errorf("create environment: %w", err)
+	}
+	return nil
 }
 
 // createFunction creates a hello function in the python environment.
@@ -272,6 +289,61 @@ func (b *bench) throughput(ctx context.Context, base paths) error {
 			progress("throughput round %d/%d, %s: %.0f rps, %d errors", i+1, b.p.tputRounds, t.name, r.RPS(), r.Errs.total())
 		}
 	}
+	return ctx.Err()
+}
+
+// telemetryCost compares the router's throughput with telemetry on (the
+// main lanternd's tput function, which throughput created) and off (a
+// second lanternd started with --telemetry=false), in alternating rounds
+// so both share the machine's noise. Then it reads tput's overhead
+// histogram from the main lanternd's /metrics.
+func (b *bench) telemetryCost(ctx context.Context, main *lanternd, bin, runtimes, out string) (err error) {
+	progress("starting a second lanternd all with --telemetry=false")
+	d, err := startLanternd(ctx, bin, runtimes, filepath.Join(out, "lanternd-notelemetry.log"),
+		append(slices.Clone(b.p.lanterndFlags), "--telemetry=false"))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		progress("stopping the second lanternd")
+		if serr := d.stop(); err == nil {
+			err = serr
+		}
+	}()
+	off := *b
+	off.ctrl, off.routerURL = client.NewController(d.apiURL, nil), d.routerURL
+	if err := off.createEnvironment(ctx); err != nil {
+		return err
+	}
+	spec := api.FunctionSpec{RequestsPerPod: b.p.tputConns, Concurrency: 1}
+	if err := off.createFunction(ctx, "tput", spec, helloCode("tput")); err != nil {
+		return err
+	}
+	targets := []struct {
+		name, url string
+		res       *[]loadResult
+	}{{"on", b.fnURL("tput"), &b.r.telOn}, {"off", off.fnURL("tput"), &b.r.telOff}}
+	for _, t := range targets {
+		if err := waitCallable(ctx, t.url, 30*time.Second); err != nil {
+			return err
+		}
+		closedLoop(ctx, t.url, b.p.tputConns, time.Second/2, false) // warm-up
+	}
+	for i := range b.p.telRounds {
+		for _, t := range targets {
+			r := closedLoop(ctx, t.url, b.p.tputConns, b.p.tputDur, false)
+			*t.res = append(*t.res, r)
+			progress("telemetry round %d/%d, %s: %.0f rps, %d errors", i+1, b.p.telRounds, t.name, r.RPS(), r.Errs.total())
+		}
+	}
+	if d.exited() {
+		return errors.New("the second lanternd exited during the step; see lanternd-notelemetry.log")
+	}
+	text, err := main.metrics(ctx)
+	if err != nil {
+		return fmt.Errorf("main lanternd's /metrics: %w", err)
+	}
+	b.r.overheadBuckets = histogramBuckets(text, "lantern_function_overhead_seconds", "tput")
 	return ctx.Err()
 }
 

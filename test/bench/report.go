@@ -3,7 +3,10 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
+	"math"
 	"os"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -25,6 +28,7 @@ const (
 	targetColdP99     = 30 * time.Millisecond
 	targetOverheadP50 = 100 * time.Microsecond
 	targetTputRatio   = 0.8
+	targetTelemetry   = 0.97 // throughput with telemetry on ÷ off
 	targetBurstP95    = 300 * time.Millisecond
 	targetRSS         = 60 << 20
 )
@@ -143,6 +147,20 @@ func buildRows(r *results) []row {
 			ratio(tr.RPS(), td.RPS()), verdict(tRatio >= targetTputRatio && tr.Errs.total() == 0)},
 	)
 
+	ton, toff := merge(r.telOn...), merge(r.telOff...)
+	tel := row{"Throughput with all telemetry on vs off (metrics, tracing at default sampling, exemplars)", rps(ton),
+		"≥ 0.97× off", rps(toff) + " (off)", none, verdict(false)}
+	if ton.Elapsed > 0 && toff.Elapsed > 0 {
+		tel.ratio = ratio(ton.RPS(), toff.RPS())
+		tel.result = verdict(ton.RPS() >= targetTelemetry*toff.RPS() && ton.Errs.total()+toff.Errs.total() == 0)
+	}
+	hist := row{"Router overhead histogram p50 (lantern_function_overhead_seconds)", "no data", "< 100 µs", none, none, verdict(false)}
+	if v, lo, hi, ok := histogramQuantile(0.5, r.overheadBuckets); ok {
+		hist.value = fmt.Sprintf("%.0f µs (bucket %.4g–%.4g µs, n=%.0f)", v*1e6, lo*1e6, hi*1e6, r.overheadBuckets[math.Inf(1)])
+		hist.result = verdict(v < targetOverheadP50.Seconds())
+	}
+	add(tel, hist)
+
 	burst := fmt.Sprintf("Burst: %d simultaneous first calls × %d functions (n=%d)", p.burstWidth, p.burstFns, len(r.burst))
 	add(
 		latencyRow(burst+" p50", r.burst, 50, ms, "", nil, 0, ""),
@@ -182,6 +200,30 @@ func buildRows(r *results) []row {
 		row{"lanternd peak RSS during the run (VmHWM)", mb(last.peak), none, none, none, none},
 	)
 	return rows
+}
+
+// histogramQuantile estimates the q-quantile from cumulative bucket counts
+// by upper bound like Prometheus' histogram_quantile: linearly within the
+// bucket holding the rank, whose bounds are lo and hi.
+func histogramQuantile(q float64, buckets map[float64]float64) (v, lo, hi float64, ok bool) {
+	les := slices.Sorted(maps.Keys(buckets))
+	if len(les) < 2 || !math.IsInf(les[len(les)-1], 1) || buckets[les[len(les)-1]] == 0 {
+		return 0, 0, 0, false
+	}
+	rank := q * buckets[les[len(les)-1]]
+	prev := 0.0 // count below lo
+	for i, le := range les {
+		if i > 0 {
+			lo, prev = les[i-1], buckets[les[i-1]]
+		}
+		if buckets[le] >= rank {
+			if math.IsInf(le, 1) { // Prometheus answers the highest finite bound
+				return lo, lo, le, true
+			}
+			return lo + (le-lo)*(rank-prev)/(buckets[le]-prev), lo, le, true
+		}
+	}
+	return 0, 0, 0, false
 }
 
 func rps(r loadResult) string {
@@ -284,6 +326,9 @@ func writeReport(path string, r *results, rows []row, plots []string) error {
 `, m.CPUs, poolsize, p.coldN, p.coldGap, p.freshN, p.warmCalls, p.warmBatch, p.tputConns, p.tputRounds, p.tputDur, p.tputConns,
 		p.burstWidth, p.burstFns, p.burstGap, p.hiConns, p.hiDur)
 
+	fmt.Fprintf(&b, "- **Telemetry cost**: a second lanternd all with --telemetry=false (own data folder and ports, the same environment, a tput function with requestsPerPod %d and concurrency 1) runs beside the main one. Closed-loop rounds of %s at %d connections alternate between the main lanternd's tput (metrics, tracing at default sampling, exemplars) and the second one's, %d rounds each after a 0.5 s warm-up of each, so both share the machine's noise. The overhead histogram p50 is estimated afterwards from the main lanternd's lantern_function_overhead_seconds buckets for tput, summed over label sets, like Prometheus' histogram_quantile (linear within the bucket holding the median); it covers every call to tput so far, the first one included.\n",
+		p.tputConns, p.tputDur, p.tputConns, p.telRounds)
+
 	errs := []struct {
 		name string
 		t    errTally
@@ -291,6 +336,7 @@ func writeReport(path string, r *results, rows []row, plots []string) error {
 		{"fresh process", r.freshErrs}, {"cold start", r.coldErrs}, {"warm calls", r.warmErrs},
 		{"throughput, direct", merge(r.tputDirect...).Errs}, {"throughput, bare proxy", merge(r.tputProxy...).Errs},
 		{"throughput, router", merge(r.tputRouter...).Errs},
+		{"telemetry cost, on", merge(r.telOn...).Errs}, {"telemetry cost, off", merge(r.telOff...).Errs},
 		{"burst", r.burstErrs}, {"high concurrency", r.hi.Errs},
 	}
 	b.WriteString("\n## Errors\n\n")
