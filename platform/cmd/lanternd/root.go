@@ -30,6 +30,7 @@ type options struct {
 	reapInterval  time.Duration
 	metricsAddr   string
 	telemetry     bool
+	pprofAddr     string
 
 	logsForwardAddr string
 	loggerAddr      string
@@ -75,6 +76,7 @@ func newRootCommand(getenv func(string) string) *cobra.Command {
 	pf.StringVar(&o.influxOrg, "influxdb-org", getenv("LANTERN_INFLUXDB_ORG"), "InfluxDB 2.x organization (empty on 1.8)")
 	pf.StringVar(&o.influxBucket, "influxdb-bucket", envOr(getenv, "LANTERN_INFLUXDB_BUCKET", "lantern"), "InfluxDB bucket (2.x) or database[/retention-policy] (1.8)")
 	pf.StringVar(&o.influxDatabase, "influxdb-database", getenv("LANTERN_INFLUXDB_DATABASE"), "InfluxDB 1.8 database to query with InfluxQL and create at start (empty: Flux, for 2.x)")
+	pf.StringVar(&o.pprofAddr, "pprof-addr", getenv("LANTERN_PPROF_ADDR"), "serve Go's pprof profiles on this address (off when empty)")
 	pf.BoolVar(&o.telemetry, "telemetry", true, "metrics and tracing; false turns both off (for measuring their cost)")
 	pf.DurationVar(&o.reapInterval, "reap-interval", time.Second, "how often the poolmgr looks for idle instances")
 	root.AddCommand(
@@ -97,6 +99,11 @@ func roleCommand(o *options, name, short string, run func(cmd *cobra.Command, o 
 			logger, err := o.logger(name)
 			if err != nil {
 				return err
+			}
+			if o.pprofAddr != "" {
+				if err := servePprof(cmd.Context(), o.pprofAddr, logger); err != nil {
+					return err
+				}
 			}
 			// Instances run in their own folders: paths must not be relative.
 			if o.dataDir, err = filepath.Abs(o.dataDir); err != nil {
