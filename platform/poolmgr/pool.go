@@ -19,17 +19,20 @@ type pool struct {
 	idle     []*inst
 	starting int
 	closed   bool
-	// ready is signalled (non-blocking) when an instance becomes idle.
-	ready chan struct{}
-	// lastErr is why the last start failed, for callers that wait.
+	// changed is closed, and replaced, whenever an instance becomes idle, a
+	// start fails or the pool closes: a broadcast to every waiter.
+	changed chan struct{}
+	// lastErr is why the last start failed; errGen counts failures, so a
+	// waiter learns of the ones that happened while it waited.
 	lastErr error
+	errGen  int
 	ctx     context.Context
 	cancel  context.CancelFunc
 }
 
 func newPool(m *Manager, env *api.Environment) *pool {
 	ctx, cancel := context.WithCancel(m.ctx)
-	p := &pool{m: m, env: env, ready: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
+	p := &pool{m: m, env: env, changed: make(chan struct{}), ctx: ctx, cancel: cancel}
 	p.refill()
 	return p
 }
@@ -49,9 +52,9 @@ func (p *pool) startOne() {
 	p.mu.Lock()
 	p.starting--
 	if err != nil {
-		p.lastErr = err
+		p.lastErr, p.errGen = err, p.errGen+1
+		p.broadcastLocked()
 		p.mu.Unlock()
-		p.signal()
 		if p.ctx.Err() == nil {
 			p.m.logger.Warn("start generic instance", "environment", p.env.Metadata.Name, "namespace", p.env.Metadata.Namespace, "err", err)
 			// Back off before the next try so a broken command does not spin.
@@ -64,23 +67,23 @@ func (p *pool) startOne() {
 		p.m.remove(in, api.ReasonDeleted)
 		return
 	}
-	p.lastErr = nil
 	p.idle = append(p.idle, in)
+	p.broadcastLocked()
 	p.mu.Unlock()
-	p.signal()
 }
 
-func (p *pool) signal() {
-	select {
-	case p.ready <- struct{}{}:
-	default:
-	}
+func (p *pool) broadcastLocked() {
+	close(p.changed)
+	p.changed = make(chan struct{})
 }
 
-// acquire takes an idle instance, waiting for one if the pool is empty.
+// acquire takes an idle instance, waiting for one if the pool is empty. It
+// fails when a start fails while it waits (a broken runtime command) or the
+// pool closes.
 func (p *pool) acquire(ctx context.Context) (*inst, error) {
+	p.mu.Lock()
+	gen := p.errGen
 	for {
-		p.mu.Lock()
 		for len(p.idle) > 0 {
 			in := p.idle[len(p.idle)-1]
 			p.idle = p.idle[:len(p.idle)-1]
@@ -90,26 +93,28 @@ func (p *pool) acquire(ctx context.Context) (*inst, error) {
 				return in, nil
 			}
 		}
+		switch {
+		case p.closed:
+			p.mu.Unlock()
+			return nil, &startError{env: p.env.Metadata.Name, err: errPoolClosed}
+		case p.errGen != gen:
+			err := p.lastErr
+			p.mu.Unlock()
+			return nil, &startError{env: p.env.Metadata.Name, err: err}
+		}
 		// Nothing idle: make sure something is starting, even with poolsize 0.
-		if p.starting == 0 && !p.closed {
+		if p.starting == 0 {
 			p.starting++
 			go p.startOne()
 		}
-		lastErr := p.lastErr
+		ch := p.changed
 		p.mu.Unlock()
 		select {
-		case <-p.ready:
-			p.mu.Lock()
-			startErr := p.lastErr
-			empty := len(p.idle) == 0
-			p.mu.Unlock()
-			if empty && startErr != nil && startErr != lastErr {
-				return nil, &startError{env: p.env.Metadata.Name, err: startErr}
-			}
-			p.signal() // pass the wake-up on to other waiters
+		case <-ch:
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
+		p.mu.Lock()
 	}
 }
 
@@ -132,6 +137,7 @@ func (p *pool) close() {
 	p.closed = true
 	idle := p.idle
 	p.idle = nil
+	p.broadcastLocked()
 	p.mu.Unlock()
 	p.cancel()
 	for _, in := range idle {
