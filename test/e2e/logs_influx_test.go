@@ -58,6 +58,13 @@ func TestFunctionLogsInfluxDB(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(recs) != want {
+		count := map[string]int{}
+		for _, r := range recs {
+			count[r.Message]++
+			if count[r.Message] > 1 {
+				t.Errorf("stored twice: %+v", r)
+			}
+		}
 		t.Fatalf("got %d lines, want exactly %d (none twice)", len(recs), want)
 	}
 	// The lines are in InfluxDB itself, in the documented schema.

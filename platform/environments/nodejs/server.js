@@ -103,7 +103,8 @@ function main() {
   process.on('unhandledRejection', (err) => console.error('unhandled rejection:', err));
 
   const server = newApp(process.env.USERFUNC_DIR || '/userfunc').listen(port, host, () => {
-    console.error(`lantern nodejs runtime listening on ${host}:${port}`);
+    // The platform keeps a function's log for the function.
+    if (!process.env.LANTERN_RUNTIME_QUIET) console.error(`lantern nodejs runtime listening on ${host}:${port}`);
   });
   server.on('error', (err) => {
     console.error(`listen ${host}:${port}: ${err.message}`);

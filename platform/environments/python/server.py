@@ -400,7 +400,8 @@ def main():
     app = new_app(Runtime(os.environ.get("USERFUNC_DIR") or "/userfunc"))
     new_server = new_gevent_server if WSGI_FRAMEWORK == "gevent" else new_werkzeug_server
     server = new_server(app, host, port)
-    print(f"lantern python runtime listening on {host}:{port} ({WSGI_FRAMEWORK})", file=sys.stderr, flush=True)
+    if not os.environ.get("LANTERN_RUNTIME_QUIET"):  # the platform keeps a function's log for the function
+        print(f"lantern python runtime listening on {host}:{port} ({WSGI_FRAMEWORK})", file=sys.stderr, flush=True)
     server.serve_forever()
 
 

@@ -89,6 +89,9 @@ func (r *Runtime) Start(ctx context.Context, env *api.Environment, opts instance
 		runtime.EnvUserfunc+"="+code,
 		"LANTERN_INSTANCE="+opts.ID,
 		"PYTHONUNBUFFERED=1",
+		// No start-up banner: output read after specialization would be
+		// tagged as the function's.
+		"LANTERN_RUNTIME_QUIET=1",
 	)
 	// Own process group, so a custom command's children die with it, and
 	// die with lanternd.
