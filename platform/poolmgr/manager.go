@@ -323,8 +323,8 @@ func (m *Manager) specialize(ctx context.Context, fn *api.Function) (*inst, erro
 	m.metrics.coldStart(fn, "ok", ph, now.Sub(start))
 	m.recent.add(fn, api.ColdStart{Time: start, Outcome: "ok", Instance: in.id, Total: now.Sub(start),
 		Acquire: ph.acquire, Fetch: ph.fetch, Specialize: ph.specialize, TraceID: traceID(ph.trace)})
-	m.logger.Info("specialized", "function", name, "namespace", fn.Metadata.Namespace, "instance", in.id,
-		"ms", float64(now.Sub(start).Microseconds())/1000, "trace_id", traceID(ph.trace))
+	m.logger.InfoContext(ctx, "specialized", "function", name, "namespace", fn.Metadata.Namespace, "instance", in.id,
+		"ms", float64(now.Sub(start).Microseconds())/1000)
 	return in, nil
 }
 

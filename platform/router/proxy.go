@@ -131,7 +131,7 @@ func (s *Server) callFunction(ctx context.Context, w http.ResponseWriter, r *htt
 		}
 		if retry && attempt < s.cfg.MaxRetries {
 			// The instance is gone: forget it, let the poolmgr clean up, retry.
-			s.logger.Warn("instance unreachable, retrying", "function", fn.Metadata.Name, "instance", be.ID, "err", c.err)
+			s.logger.WarnContext(ctx, "instance unreachable, retrying", "function", fn.Metadata.Name, "instance", be.ID, "err", c.err)
 			b.drop(be.ID)
 			s.upstreams.closeIdle(be.Address)
 			go s.removeInstance(be.ID, api.ReasonCrash)

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lantern-faas/lantern/platform/internal/version"
+	"github.com/lantern-faas/lantern/telemetry"
 )
 
 // options are the flags every role shares.
@@ -129,7 +130,7 @@ func (o *options) logger(role string) (*slog.Logger, error) {
 	default:
 		return nil, fmt.Errorf("--log-format=%q: use json or text", o.logFormat)
 	}
-	return slog.New(h).With("role", role), nil
+	return slog.New(telemetry.NewLogHandler(h)).With("role", role), nil
 }
 
 // findRuntimesDir returns the folder of the built-in runtimes.
