@@ -17,6 +17,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/lantern-faas/lantern/test/testenv"
 )
 
 // dashboards maps each output file name to its dashboard.
@@ -54,7 +56,10 @@ func main() {
 
 func run(dir string) error {
 	if dir == "" {
-		root, err := moduleRoot()
+		root, err := testenv.RepoRoot()
+		if errors.Is(err, testenv.ErrNoGoMod) {
+			err = errors.New("no go.mod above the working directory; pass -dir")
+		}
 		if err != nil {
 			return err
 		}
@@ -77,22 +82,4 @@ func run(dir string) error {
 		fmt.Println("wrote", path)
 	}
 	return nil
-}
-
-// moduleRoot finds the folder holding go.mod, from the working directory up.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory; pass -dir")
-		}
-		dir = parent
-	}
 }

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/lantern-faas/lantern/test/testenv"
 )
 
 // proc is a child process the harness started.
@@ -76,11 +78,11 @@ type lanternd struct {
 // data folder and waits until its API and router answer. Its output goes
 // to logPath.
 func startLanternd(ctx context.Context, bin, runtimesDir, logPath string, extra []string) (*lanternd, error) {
-	apiAddr, err := freeAddr()
+	apiAddr, err := testenv.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	routerAddr, err := freeAddr()
+	routerAddr, err := testenv.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -144,15 +146,6 @@ func answers(ctx context.Context, url string) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
 // python is a Python runtime instance the harness runs itself, without
 // Lantern: the direct baseline.
 type python struct {
@@ -164,7 +157,7 @@ type python struct {
 // startPython starts server.py on a free port and waits, polling every
 // millisecond, until it accepts connections.
 func startPython(ctx context.Context, serverPy, userfuncDir string) (*python, error) {
-	addr, err := freeAddr()
+	addr, err := testenv.FreeAddr()
 	if err != nil {
 		return nil, err
 	}

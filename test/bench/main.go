@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/lantern-faas/lantern/platform/client"
+	"github.com/lantern-faas/lantern/test/testenv"
 )
 
 // params are the run's sizes; -quick shrinks them to a smoke run.
@@ -97,7 +98,10 @@ func main() {
 }
 
 func run(ctx context.Context, p params, out, bin string) error {
-	root, err := moduleRoot()
+	root, err := testenv.RepoRoot()
+	if errors.Is(err, testenv.ErrNoGoMod) {
+		err = errors.New("go.mod not found: run from the Lantern repository")
+	}
 	if err != nil {
 		return err
 	}
@@ -269,24 +273,6 @@ func (b *bench) measure(ctx context.Context, bin, runtimes, out, hello string) (
 		return errors.New("lanternd exited during the run; see lanternd.log")
 	}
 	return nil
-}
-
-// moduleRoot finds the folder holding go.mod upward from the working folder.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("go.mod not found: run from the Lantern repository")
-		}
-		dir = parent
-	}
 }
 
 // machine describes where the numbers come from.

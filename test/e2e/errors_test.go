@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lantern-faas/lantern/platform/api"
+	"github.com/lantern-faas/lantern/test/testenv"
 )
 
 // TestBadInput feeds lanternd invalid objects, broken requests and
@@ -254,7 +255,7 @@ func TestBadInput(t *testing.T) {
 				}
 				stuck := before
 				eventually(t, 10*time.Second, 100*time.Millisecond, "the stuck instance is stopped", func() error {
-					if st := pidState(stuck); st != "" {
+					if st := testenv.PIDState(stuck); st != "" {
 						return fmt.Errorf("pid %d is %s", stuck, describePID(stuck))
 					}
 					return nil
@@ -271,7 +272,7 @@ func TestBadInput(t *testing.T) {
 			if after == before {
 				t.Errorf("the call after the crash reports the dead instance's pid %d", before)
 			}
-			if st := pidState(before); st != "" {
+			if st := testenv.PIDState(before); st != "" {
 				t.Errorf("the crashed instance (pid %d) is %s", before, describePID(before))
 			}
 		})

@@ -25,11 +25,12 @@ import (
 
 	"github.com/lantern-faas/lantern/platform/api"
 	"github.com/lantern-faas/lantern/platform/client"
+	"github.com/lantern-faas/lantern/test/testenv"
 )
 
 // Paths and the outcome of the one-time setup done by TestMain.
 var (
-	repoRoot    string // the module root, two levels up from this package
+	repoRoot    string // the module root
 	runtimesDir string // platform/environments
 	fixtures    string // test/fixtures
 	binDir      string // where lanternd and lantern were built
@@ -58,12 +59,12 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
-	wd, err := os.Getwd()
+	root, err := testenv.RepoRoot()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
-	repoRoot = filepath.Clean(filepath.Join(wd, "..", ".."))
+	repoRoot = root
 	runtimesDir = filepath.Join(repoRoot, "platform", "environments")
 	fixtures = filepath.Join(repoRoot, "test", "fixtures")
 	dir, err := os.MkdirTemp("", "lantern-e2e-bin-")
@@ -75,29 +76,12 @@ func runMain(m *testing.M) int {
 		defer os.RemoveAll(dir)
 	}
 	binDir = dir
-	setupErr = errors.Join(build(dir), checkRuntimes())
+	setupErr = errors.Join(testenv.BuildBinaries(dir, os.Getenv("LANTERN_E2E_RACE") != "0"), checkRuntimes())
 	if setupErr != nil {
 		// Every test fails with this message; say it once up front too.
 		fmt.Fprintln(os.Stderr, "e2e setup failed:", setupErr)
 	}
 	return m.Run()
-}
-
-// build compiles lanternd and lantern into dir, with the race detector
-// unless LANTERN_E2E_RACE=0.
-func build(dir string) error {
-	args := []string{"build"}
-	if os.Getenv("LANTERN_E2E_RACE") != "0" {
-		args = append(args, "-race")
-	}
-	args = append(args, "-o", dir+string(filepath.Separator), "./platform/cmd/lanternd", "./platform/cmd/lantern")
-	cmd := exec.Command("go", args...)
-	cmd.Dir = repoRoot
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return nil
 }
 
 // checkRuntimes makes sure the python and nodejs runtimes can start.
@@ -133,46 +117,19 @@ func fixture(parts ...string) string {
 
 // proc is one lanternd process whose output goes to a log file.
 type proc struct {
-	name    string
+	*testenv.Proc
 	args    []string
 	health  []string // URLs that answer 200 once it is ready
-	cmd     *exec.Cmd
-	logPath string
-	done    chan struct{}
-	err     error // the result of Wait, once done is closed
 	stopped bool
 }
 
 func startProc(name, logPath string, args ...string) (*proc, error) {
-	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	env := append(withoutLanternEnv(), "GORACE=halt_on_error=0")
+	p, err := testenv.StartProc(name, logPath, filepath.Dir(logPath), env, filepath.Join(binDir, "lanternd"), args...)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	cmd := exec.Command(filepath.Join(binDir, "lanternd"), args...)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Dir = filepath.Dir(logPath)
-	cmd.Env = append(withoutLanternEnv(os.Environ()), "GORACE=halt_on_error=0")
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	p := &proc{name: name, args: args, cmd: cmd, logPath: logPath, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-func (p *proc) pid() int { return p.cmd.Process.Pid }
-
-func (p *proc) alive() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
+	return &proc{Proc: p, args: args}, nil
 }
 
 // stop sends SIGTERM and waits; a process that does not exit in time, or
@@ -183,45 +140,14 @@ func (p *proc) stop(t *testing.T) {
 		return
 	}
 	p.stopped = true
-	if !p.alive() {
-		t.Errorf("%s (pid %d) had already exited: %v", p.name, p.pid(), p.err)
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-		if p.err != nil {
-			t.Errorf("%s (pid %d) exited with %v after SIGTERM; want a clean exit", p.name, p.pid(), p.err)
-		}
-	case <-time.After(stopTimeout):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		t.Errorf("%s (pid %d) did not exit within %s of SIGTERM; killed it", p.name, p.pid(), stopTimeout)
+	if _, err := p.Terminate(stopTimeout); err != nil {
+		t.Error(err)
 	}
 }
 
-// tail returns the last n lines of the log.
-func (p *proc) tail(n int) string {
-	data, err := os.ReadFile(p.logPath)
-	if err != nil {
-		return fmt.Sprintf("(cannot read %s: %v)", p.logPath, err)
-	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-func withoutLanternEnv(env []string) []string {
-	out := env[:0:0]
-	for _, kv := range env {
-		if !strings.HasPrefix(kv, "LANTERN_") {
-			out = append(out, kv)
-		}
-	}
-	return out
-}
+// withoutLanternEnv is the test's environment without LANTERN_* (OTEL_*
+// variables are passed on).
+func withoutLanternEnv() []string { return testenv.EnvWithout("LANTERN_") }
 
 // Ports handed out by freeAddr, so that parallel tests never get the same.
 var (
@@ -417,7 +343,7 @@ func (l *lanternd) RestartRole(name string) {
 	t := l.t
 	t.Helper()
 	for i, p := range l.procs {
-		if p.name != name {
+		if p.Name != name {
 			continue
 		}
 		p.stop(t)
@@ -453,7 +379,7 @@ func waitHealthy(p *proc, urls []string) error {
 				switch {
 				case resp.StatusCode != http.StatusOK:
 					err = fmt.Errorf("status %d", resp.StatusCode)
-				case !listensOn(p.pid(), host):
+				case !listensOn(p.Pid(), host):
 					// Someone else answered on our port: lanternd
 					// failed to bind it, or is about to.
 					err = fmt.Errorf("%s is answered by another process: address already in use", host)
@@ -462,11 +388,11 @@ func waitHealthy(p *proc, urls []string) error {
 					break
 				}
 			}
-			if !p.alive() {
-				return fmt.Errorf("%s exited before %s answered (%v); its log:\n%s", p.name, u, p.err, p.tail(logTailLines))
+			if !p.Alive() {
+				return fmt.Errorf("%s exited before %s answered (%v); its log:\n%s", p.Name, u, p.Err(), p.Tail(logTailLines))
 			}
 			if time.Now().After(deadline) {
-				return fmt.Errorf("%s: %s did not answer within %s (%v); its log:\n%s", p.name, u, readyTimeout, err, p.tail(logTailLines))
+				return fmt.Errorf("%s: %s did not answer within %s (%v); its log:\n%s", p.Name, u, readyTimeout, err, p.Tail(logTailLines))
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
@@ -487,10 +413,7 @@ func (l *lanternd) stopProcs(t *testing.T) {
 func (l *lanternd) killProcs() {
 	for _, p := range l.procs {
 		p.stopped = true
-		if p.alive() {
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
+		p.Kill()
 	}
 	l.procs = nil
 }
@@ -514,8 +437,8 @@ func (l *lanternd) Restart() {
 // Alive reports whether every lanternd process is still running.
 func (l *lanternd) Alive() error {
 	for _, p := range l.procs {
-		if !p.alive() {
-			return fmt.Errorf("%s (pid %d) exited: %v; its log:\n%s", p.name, p.pid(), p.err, p.tail(logTailLines))
+		if !p.Alive() {
+			return fmt.Errorf("%s (pid %d) exited: %v; its log:\n%s", p.Name, p.Pid(), p.Err(), p.Tail(logTailLines))
 		}
 	}
 	return nil
@@ -525,8 +448,8 @@ func (l *lanternd) Alive() error {
 // poolmgr).
 func (l *lanternd) PID() int {
 	for _, p := range l.procs {
-		if p.name == "lanternd" || p.name == "poolmgr" {
-			return p.pid()
+		if p.Name == "lanternd" || p.Name == "poolmgr" {
+			return p.Pid()
 		}
 	}
 	l.t.Fatal("no lanternd process runs instances")
@@ -550,8 +473,7 @@ func (l *lanternd) cleanup() {
 	}
 	if t.Failed() {
 		for _, path := range l.allLogs {
-			p := &proc{logPath: path}
-			t.Logf("last %d lines of %s:\n%s", logTailLines, filepath.Base(path), p.tail(logTailLines))
+			t.Logf("last %d lines of %s:\n%s", logTailLines, filepath.Base(path), testenv.TailFile(path, logTailLines))
 		}
 	}
 }
@@ -573,7 +495,7 @@ func (l *lanternd) checkNoLeftovers() {
 	var left []int
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		left = processesUnder(l.dataDir)
+		left = testenv.ProcessesUnder(l.dataDir)
 		if len(left) == 0 || time.Now().After(deadline) {
 			break
 		}
@@ -588,42 +510,6 @@ func (l *lanternd) checkNoLeftovers() {
 		}
 		t.Errorf("instance processes outlived lanternd (killed now):\n%s", strings.Join(desc, "\n"))
 	}
-}
-
-// processesUnder lists the live processes whose working folder is in dir.
-func processesUnder(dir string) []int {
-	entries, _ := os.ReadDir("/proc")
-	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
-		if err != nil || !strings.HasPrefix(cwd, dir+string(filepath.Separator)) {
-			continue
-		}
-		if st := pidState(pid); st != "" && st != "Z" {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
-}
-
-// pidState returns the state letter of a process (R, S, Z...) or "" when
-// there is no such process.
-func pidState(pid int) string {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return ""
-	}
-	// pid (comm) S ppid ...: comm may hold spaces and parentheses.
-	s := string(data)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 || i+3 > len(s) {
-		return ""
-	}
-	return s[i+2 : i+3]
 }
 
 // parentPID returns the parent of a process, or 0.
@@ -647,7 +533,7 @@ func parentPID(pid int) int {
 
 // describePID says whether a process exists, for messages.
 func describePID(pid int) string {
-	switch st := pidState(pid); st {
+	switch st := testenv.PIDState(pid); st {
 	case "":
 		return "gone"
 	case "Z":
@@ -668,7 +554,7 @@ func (l *lanternd) lantern(t *testing.T, args ...string) (stdout, stderr string,
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "lantern"), args...)
 	// atexit_sleep_ms=0: a race-enabled binary otherwise sleeps 1 s at exit.
-	cmd.Env = append(withoutLanternEnv(os.Environ()), "LANTERN_URL="+l.APIURL, "LANTERN_ROUTER_URL="+l.RouterURL, "GORACE=atexit_sleep_ms=0")
+	cmd.Env = append(withoutLanternEnv(), "LANTERN_URL="+l.APIURL, "LANTERN_ROUTER_URL="+l.RouterURL, "GORACE=atexit_sleep_ms=0")
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	began := time.Now()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lantern-faas/lantern/platform/api"
+	"github.com/lantern-faas/lantern/test/testenv"
 )
 
 // uids maps kind/name to UID for every object lanternd has.
@@ -97,11 +98,11 @@ func TestIdleInstancesAreReaped(t *testing.T) {
 		t.Fatalf("the instance's pid %d has parent %d, want lanternd (%d)", first, ppid, l.PID())
 	}
 	time.Sleep(time.Second)
-	if st := pidState(first); st == "" || st == "Z" {
+	if st := testenv.PIDState(first); st == "" || st == "Z" {
 		t.Fatalf("the instance (pid %d) is %s after 1 s, before its idle timeout of 2 s", first, describePID(first))
 	}
 	eventually(t, 9*time.Second, 100*time.Millisecond, "the idle instance is stopped", func() error {
-		if pidState(first) != "" {
+		if testenv.PIDState(first) != "" {
 			return fmt.Errorf("pid %d is %s %v after its last call", first, describePID(first), time.Since(used).Round(time.Millisecond))
 		}
 		return nil
@@ -173,7 +174,7 @@ func TestKilledInstanceIsReplaced(t *testing.T) {
 				t.Errorf("after kill -9 %d: got pid %d body %q, want a new pid and body %q", pid, d.PID, d.Body, rd.body)
 			}
 			eventually(t, 5*time.Second, 50*time.Millisecond, "the killed instance is reaped", func() error {
-				if pidState(pid) != "" {
+				if testenv.PIDState(pid) != "" {
 					return fmt.Errorf("pid %d is %s", pid, describePID(pid))
 				}
 				return nil
@@ -249,7 +250,7 @@ func TestUpdatesTakeEffectAtOnce(t *testing.T) {
 		return nil
 	})
 	eventually(t, 10*time.Second, 100*time.Millisecond, "the deleted function's instance is stopped", func() error {
-		if pidState(pid) != "" {
+		if testenv.PIDState(pid) != "" {
 			return fmt.Errorf("pid %d is %s", pid, describePID(pid))
 		}
 		return nil

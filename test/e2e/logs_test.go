@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -119,7 +118,7 @@ func TestFunctionLogs(t *testing.T) {
 
 	// Follow: a new line shows within a second.
 	cmd := exec.Command(filepath.Join(binDir, "lantern"), "fn", "logs", "--name", "numbered", "-f", "--recordcount", "1")
-	cmd.Env = append(withoutLanternEnv(os.Environ()), "LANTERN_URL="+l.APIURL, "GORACE=atexit_sleep_ms=0")
+	cmd.Env = append(withoutLanternEnv(), "LANTERN_URL="+l.APIURL, "GORACE=atexit_sleep_ms=0")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

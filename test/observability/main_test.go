@@ -1,11 +1,9 @@
 package observability_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,9 +11,10 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lantern-faas/lantern/test/testenv"
 )
 
 const (
@@ -41,12 +40,12 @@ const (
 var repoRoot string
 
 func TestMain(m *testing.M) {
-	wd, err := os.Getwd()
+	root, err := testenv.RepoRoot()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	repoRoot = filepath.Clean(filepath.Join(wd, "..", ".."))
+	repoRoot = root
 	code := m.Run()
 	if live != nil {
 		live.stop()
@@ -65,8 +64,8 @@ type platform struct {
 	routerURL  string
 	promURL    string
 	started    time.Time // when the load began; the deadlines count from it
-	lanternd   *proc
-	prometheus *proc
+	lanternd   *testenv.Proc
+	prometheus *testenv.Proc
 	stopLoad   context.CancelFunc
 	loadDone   chan struct{}
 	loadErrs   *errorLog
@@ -108,15 +107,14 @@ func startPlatform() (p *platform, err error) {
 			p.stop()
 		}
 	}()
-	build := exec.Command("go", "build", "-o", p.bin+string(filepath.Separator), "./platform/cmd/lanternd", "./platform/cmd/lantern")
-	build.Dir = repoRoot
-	if out, err := build.CombinedOutput(); err != nil {
-		return p, fmt.Errorf("go build: %v\n%s", err, out)
+	if err := testenv.BuildBinaries(p.bin, false); err != nil {
+		return p, err
 	}
-	apiAddr, routerAddr, promAddr, err := freeAddrs()
+	addrs, err := testenv.FreeAddrs(3)
 	if err != nil {
 		return p, err
 	}
+	apiAddr, routerAddr, promAddr := addrs[0], addrs[1], addrs[2]
 	p.apiURL, p.routerURL, p.promURL = "http://"+apiAddr, "http://"+routerAddr, "http://"+promAddr
 
 	// lanternd all. A short reap interval lets idle instances go within
@@ -176,9 +174,10 @@ func (p *platform) stop() {
 		p.stopLoad()
 		<-p.loadDone
 	}
-	for _, pr := range []*proc{p.prometheus, p.lanternd} {
-		if pr != nil {
-			pr.stop()
+	for _, pr := range []*testenv.Proc{p.prometheus, p.lanternd} {
+		if pr != nil && pr.Alive() {
+			// SIGTERM, and SIGKILL after 15 s.
+			_, _ = pr.Terminate(15 * time.Second)
 		}
 	}
 	if os.Getenv("LANTERN_OBSERVABILITY_KEEP") == "" {
@@ -191,9 +190,9 @@ func (p *platform) stop() {
 // logs returns the tails of lanternd's and Prometheus's logs, for failures.
 func (p *platform) logs() string {
 	var b strings.Builder
-	for _, pr := range []*proc{p.lanternd, p.prometheus} {
+	for _, pr := range []*testenv.Proc{p.lanternd, p.prometheus} {
 		if pr != nil {
-			fmt.Fprintf(&b, "--- %s log (last lines of %s):\n%s\n", pr.name, pr.logPath, pr.tail(30))
+			fmt.Fprintf(&b, "--- %s log (last lines of %s):\n%s\n", pr.Name, pr.LogPath, pr.Tail(30))
 		}
 	}
 	if errs := p.loadErrs.list(); len(errs) > 0 {
@@ -205,7 +204,7 @@ func (p *platform) logs() string {
 // lantern runs the CLI against the platform.
 func (p *platform) lantern(args ...string) error {
 	cmd := exec.Command(filepath.Join(p.bin, "lantern"), args...)
-	cmd.Env = append(withoutLanternEnv(os.Environ()), "LANTERN_URL="+p.apiURL, "LANTERN_ROUTER_URL="+p.routerURL)
+	cmd.Env = append(testenv.CleanEnv(), "LANTERN_URL="+p.apiURL, "LANTERN_ROUTER_URL="+p.routerURL)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("lantern %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
@@ -416,124 +415,19 @@ func (p *platform) scraped(series string) bool {
 // ---------------------------------------------------------------------------
 // Processes
 
-type proc struct {
-	name    string
-	cmd     *exec.Cmd
-	logPath string
-	done    chan struct{}
-	err     error
-}
-
-func startProc(name, logPath, bin string, args ...string) (*proc, error) {
-	f, err := os.Create(logPath)
+// startProc starts bin with args in the folder of logPath, its output
+// going to logPath.
+func startProc(name, logPath, bin string, args ...string) (*testenv.Proc, error) {
+	p, err := testenv.StartProc(name, logPath, filepath.Dir(logPath), testenv.CleanEnv(), bin, args...)
 	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Dir = filepath.Dir(logPath)
-	cmd.Env = withoutLanternEnv(os.Environ())
-	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	p := &proc{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
 	return p, nil
 }
 
-func (p *proc) alive() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
-
-// stop sends SIGTERM, and SIGKILL after 15 s.
-func (p *proc) stop() {
-	if !p.alive() {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(15 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-func (p *proc) tail(n int) string {
-	f, err := os.Open(p.logPath)
-	if err != nil {
-		return err.Error()
-	}
-	defer f.Close()
-	var lines []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-		if len(lines) > n {
-			lines = lines[1:]
-		}
-	}
-	return strings.Join(lines, "\n")
-}
-
 // waitOK polls the URLs until each answers 200, for up to 20 s.
-func waitOK(p *proc, urls ...string) error {
-	hc := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(20 * time.Second)
-	for _, u := range urls {
-		for {
-			resp, err := hc.Get(u)
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					break
-				}
-				err = fmt.Errorf("status %d", resp.StatusCode)
-			}
-			if !p.alive() {
-				return fmt.Errorf("%s exited (%v) before %s answered; its log:\n%s", p.name, p.err, u, p.tail(30))
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("%s: %s did not answer in 20s (%v); its log:\n%s", p.name, u, err, p.tail(30))
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	return nil
-}
-
-// freeAddrs returns three loopback addresses nobody listens on right now.
-func freeAddrs() (a, b, c string, err error) {
-	var addrs []string
-	for i := 0; i < 3; i++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return "", "", "", err
-		}
-		defer ln.Close()
-		addrs = append(addrs, ln.Addr().String())
-	}
-	return addrs[0], addrs[1], addrs[2], nil
-}
-
-func withoutLanternEnv(env []string) []string {
-	var out []string
-	for _, kv := range env {
-		if !strings.HasPrefix(kv, "LANTERN_") && !strings.HasPrefix(kv, "OTEL_") {
-			out = append(out, kv)
-		}
-	}
-	return out
+func waitOK(p *testenv.Proc, urls ...string) error {
+	return testenv.WaitReady(p, 20*time.Second, 30, urls...)
 }
 
 // errorLog collects the load's unexpected answers.

@@ -7,13 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,11 +20,12 @@ import (
 
 	"github.com/lantern-faas/lantern/platform/api"
 	"github.com/lantern-faas/lantern/platform/client"
+	"github.com/lantern-faas/lantern/test/testenv"
 )
 
 // What TestMain sets up once for every test.
 var (
-	repoRoot    string // the module root, two levels up from this package
+	repoRoot    string // the module root
 	runtimesDir string // platform/environments
 	binDir      string // where lanternd and lantern were built
 	jaeger      *jaegerProc
@@ -51,12 +50,12 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
-	wd, err := os.Getwd()
+	root, err := testenv.RepoRoot()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tracing:", err)
 		return 1
 	}
-	repoRoot = filepath.Clean(filepath.Join(wd, "..", ".."))
+	repoRoot = root
 	runtimesDir = filepath.Join(repoRoot, "platform", "environments")
 	tmp, err := os.MkdirTemp("", "lantern-tracing-")
 	if err != nil {
@@ -75,7 +74,7 @@ func runMain(m *testing.M) int {
 	var wg sync.WaitGroup
 	var buildErr error
 	wg.Add(2)
-	go func() { defer wg.Done(); buildErr = buildLantern(binDir) }()
+	go func() { defer wg.Done(); buildErr = testenv.BuildBinaries(binDir, false) }()
 	go func() { defer wg.Done(); jaeger, jaegerErr = startJaeger(filepath.Join(tmp, "jaeger")) }()
 	wg.Wait()
 	setupErr = errors.Join(buildErr, checkPython())
@@ -91,26 +90,10 @@ func runMain(m *testing.M) int {
 			}
 		}
 		if code != 0 {
-			fmt.Fprintf(os.Stderr, "last %d lines of the Jaeger log %s:\n%s\n", logTailLines, jaeger.logPath, tailFile(jaeger.logPath, logTailLines))
+			fmt.Fprintf(os.Stderr, "last %d lines of the Jaeger log %s:\n%s\n", logTailLines, jaeger.LogPath, jaeger.Tail(logTailLines))
 		}
 	}
 	return code
-}
-
-// buildLantern compiles lanternd and lantern into dir.
-func buildLantern(dir string) error {
-	args := []string{"build", "-o", dir + string(filepath.Separator), "./platform/cmd/..."}
-	cmd := exec.Command("go", args...)
-	cmd.Dir = repoRoot
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	for _, name := range []string{"lanternd", "lantern"} {
-		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
-			return fmt.Errorf("go build made no %s: %v", name, err)
-		}
-	}
-	return nil
 }
 
 func checkPython() error {
@@ -137,117 +120,13 @@ func requireJaeger(t *testing.T) {
 	}
 }
 
-// freePort returns a loopback address that nobody listens on right now.
-func freePort() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
 func mustFreePort(t *testing.T) string {
 	t.Helper()
-	addr, err := freePort()
+	addr, err := testenv.FreeAddr()
 	if err != nil {
 		t.Fatalf("pick a free port: %v", err)
 	}
 	return addr
-}
-
-func tailFile(path string, n int) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Sprintf("(cannot read %s: %v)", path, err)
-	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-// cleanEnv is the test's environment without LANTERN_* and OTEL_*, so that
-// a developer's settings do not leak into the processes under test.
-func cleanEnv() []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "LANTERN_") && !strings.HasPrefix(kv, "OTEL_") {
-			out = append(out, kv)
-		}
-	}
-	return out
-}
-
-// ---------------------------------------------------------------------------
-// Processes
-
-// proc is a child process whose output goes to a log file.
-type proc struct {
-	name    string
-	cmd     *exec.Cmd
-	logPath string
-	done    chan struct{}
-	err     error // the result of Wait, once done is closed
-}
-
-func startProc(name, logPath, dir string, env []string, exe string, args ...string) (*proc, error) {
-	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	cmd := exec.Command(exe, args...)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Dir, cmd.Env = dir, env
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	p := &proc{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-func (p *proc) alive() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
-
-// terminate sends SIGTERM and waits up to timeout, then kills. It returns
-// how long the exit took and an error when the process did not exit
-// cleanly in time.
-func (p *proc) terminate(timeout time.Duration) (time.Duration, error) {
-	start := time.Now()
-	if !p.alive() {
-		return 0, fmt.Errorf("%s (pid %d) had already exited: %v", p.name, p.cmd.Process.Pid, p.err)
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-		if p.err != nil {
-			return time.Since(start), fmt.Errorf("%s (pid %d) exited with %v after SIGTERM; want a clean exit", p.name, p.cmd.Process.Pid, p.err)
-		}
-		return time.Since(start), nil
-	case <-time.After(timeout):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		return time.Since(start), fmt.Errorf("%s (pid %d) did not exit within %s of SIGTERM; killed it", p.name, p.cmd.Process.Pid, timeout)
-	}
-}
-
-func (p *proc) kill() {
-	if p.alive() {
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
 }
 
 // ---------------------------------------------------------------------------
@@ -255,7 +134,7 @@ func (p *proc) kill() {
 
 // jaegerProc is the Jaeger all-in-one shared by every test.
 type jaegerProc struct {
-	*proc
+	*testenv.Proc
 	OTLPGRPC, OTLPHTTP, QueryHTTP, QueryGRPC, Health string // host:port
 	QueryURL                                         string
 }
@@ -308,7 +187,7 @@ func launchJaeger(bin, dir, tmpl string, attempt int) (*jaegerProc, error) {
 	}
 	values := map[string]string{}
 	for name, p := range vars {
-		addr, err := freePort()
+		addr, err := testenv.FreeAddr()
 		if err != nil {
 			return nil, err
 		}
@@ -323,14 +202,15 @@ func launchJaeger(bin, dir, tmpl string, attempt int) (*jaegerProc, error) {
 		return nil, err
 	}
 	logPath := filepath.Join(dir, fmt.Sprintf("jaeger-%d.log", attempt))
-	p, err := startProc("jaeger", logPath, dir, cleanEnv(), bin, "--config", cfgPath)
+	p, err := testenv.StartProc("jaeger", logPath, dir, testenv.CleanEnv(), bin, "--config", cfgPath)
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	j.proc = p
+	j.Proc = p
 	j.QueryURL = "http://" + j.QueryHTTP
-	if err := j.waitReady(10 * time.Second); err != nil {
-		p.kill()
+	// Ready once the health check says OK and the query API answers.
+	if err := testenv.WaitReady(p, 10*time.Second, logTailLines, "http://"+j.Health+"/status", j.QueryURL+"/api/services"); err != nil {
+		p.Kill()
 		return nil, err
 	}
 	return j, nil
@@ -358,34 +238,8 @@ func renderConfig(tmpl string, values map[string]string) (string, error) {
 	return out, nil
 }
 
-// waitReady waits until the health check says OK and the query API answers.
-func (j *jaegerProc) waitReady(timeout time.Duration) error {
-	hc := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(timeout)
-	for _, u := range []string{"http://" + j.Health + "/status", j.QueryURL + "/api/services"} {
-		for {
-			resp, err := hc.Get(u)
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					break
-				}
-				err = fmt.Errorf("status %d", resp.StatusCode)
-			}
-			if !j.alive() {
-				return fmt.Errorf("jaeger exited before %s answered (%v); its log:\n%s", u, j.err, tailFile(j.logPath, logTailLines))
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("jaeger: %s did not answer within %s (%v); its log:\n%s", u, timeout, err, tailFile(j.logPath, logTailLines))
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	return nil
-}
-
 func (j *jaegerProc) stop() error {
-	_, err := j.terminate(10 * time.Second)
+	_, err := j.Terminate(10 * time.Second)
 	return err
 }
 
@@ -589,7 +443,7 @@ func describeTrace(tr jTrace) string {
 // lanternd is one "lanternd all" process of a test.
 type lanternd struct {
 	t                 *testing.T
-	proc              *proc
+	proc              *testenv.Proc
 	dataDir           string
 	APIURL, RouterURL string
 	Client            *client.Controller
@@ -613,16 +467,16 @@ func startLanternd(t *testing.T, otelEnv ...string) *lanternd {
 		args := []string{"all", "--data-dir", l.dataDir, "--api-addr", apiAddr, "--router-addr", routerAddr,
 			"--runtimes-dir", runtimesDir, "--log-format", "text"}
 		logPath := filepath.Join(base, fmt.Sprintf("lanternd-%d.log", attempt))
-		env := append(cleanEnv(), otelEnv...)
-		p, err := startProc("lanternd", logPath, base, env, filepath.Join(binDir, "lanternd"), args...)
+		env := append(testenv.CleanEnv(), otelEnv...)
+		p, err := testenv.StartProc("lanternd", logPath, base, env, filepath.Join(binDir, "lanternd"), args...)
 		if err != nil {
 			t.Fatalf("start lanternd: %v", err)
 		}
 		l.proc = p
-		if lastErr = l.waitHealthy(); lastErr == nil {
+		if lastErr = testenv.WaitReady(p, readyTimeout, logTailLines, l.APIURL+"/healthz", l.RouterURL+"/router-healthz"); lastErr == nil {
 			break
 		}
-		p.kill()
+		p.Kill()
 		if !strings.Contains(lastErr.Error(), "address already in use") {
 			break
 		}
@@ -631,41 +485,16 @@ func startLanternd(t *testing.T, otelEnv ...string) *lanternd {
 	if lastErr != nil {
 		t.Fatalf("lanternd did not start: %v", lastErr)
 	}
-	t.Logf("lanternd (pid %d) up: api %s, router %s, env %q", l.proc.cmd.Process.Pid, l.APIURL, l.RouterURL, otelEnv)
+	t.Logf("lanternd (pid %d) up: api %s, router %s, env %q", l.proc.Pid(), l.APIURL, l.RouterURL, otelEnv)
 	l.Client = client.NewController(l.APIURL, nil)
 	t.Cleanup(l.cleanup)
 	return l
 }
 
-func (l *lanternd) waitHealthy() error {
-	hc := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(readyTimeout)
-	for _, u := range []string{l.APIURL + "/healthz", l.RouterURL + "/router-healthz"} {
-		for {
-			resp, err := hc.Get(u)
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					break
-				}
-				err = fmt.Errorf("status %d", resp.StatusCode)
-			}
-			if !l.proc.alive() {
-				return fmt.Errorf("lanternd exited before %s answered (%v); its log:\n%s", u, l.proc.err, tailFile(l.proc.logPath, logTailLines))
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("lanternd: %s did not answer within %s (%v); its log:\n%s", u, readyTimeout, err, tailFile(l.proc.logPath, logTailLines))
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	return nil
-}
-
 // Healthy checks that lanternd runs and both of its health checks answer.
 func (l *lanternd) Healthy() error {
-	if !l.proc.alive() {
-		return fmt.Errorf("lanternd (pid %d) exited: %v; its log:\n%s", l.proc.cmd.Process.Pid, l.proc.err, tailFile(l.proc.logPath, logTailLines))
+	if !l.proc.Alive() {
+		return fmt.Errorf("lanternd (pid %d) exited: %v; its log:\n%s", l.proc.Pid(), l.proc.Err(), l.proc.Tail(logTailLines))
 	}
 	hc := &http.Client{Timeout: 2 * time.Second}
 	for _, u := range []string{l.APIURL + "/healthz", l.RouterURL + "/router-healthz"} {
@@ -689,7 +518,7 @@ func (l *lanternd) Stop() {
 		return
 	}
 	l.stopped = true
-	took, err := l.proc.terminate(stopTimeout)
+	took, err := l.proc.Terminate(stopTimeout)
 	l.StopTook = took
 	if err != nil {
 		l.t.Error(err)
@@ -701,8 +530,8 @@ func (l *lanternd) cleanup() {
 	l.Stop()
 	// Instance processes run in folders under the data folder; they get
 	// SIGKILL when lanternd exits, which may take a moment to land.
-	left := processesUnder(l.dataDir)
-	for deadline := time.Now().Add(5 * time.Second); len(left) > 0 && time.Now().Before(deadline); left = processesUnder(l.dataDir) {
+	left := testenv.ProcessesUnder(l.dataDir)
+	for deadline := time.Now().Add(5 * time.Second); len(left) > 0 && time.Now().Before(deadline); left = testenv.ProcessesUnder(l.dataDir) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	if len(left) > 0 {
@@ -711,39 +540,15 @@ func (l *lanternd) cleanup() {
 		}
 		t.Errorf("instance processes %v outlived lanternd (killed now)", left)
 	}
-	data, _ := os.ReadFile(l.proc.logPath)
+	data, _ := os.ReadFile(l.proc.LogPath)
 	for _, bad := range []string{"panic: ", "fatal error: "} {
 		if i := bytes.Index(data, []byte(bad)); i >= 0 {
 			t.Errorf("the lanternd log shows %q:\n%s", bad, string(data[i:min(len(data), i+4000)]))
 		}
 	}
 	if t.Failed() {
-		t.Logf("last %d lines of %s:\n%s", logTailLines, l.proc.logPath, tailFile(l.proc.logPath, logTailLines))
+		t.Logf("last %d lines of %s:\n%s", logTailLines, l.proc.LogPath, l.proc.Tail(logTailLines))
 	}
-}
-
-// processesUnder lists the live processes whose working folder is in dir.
-func processesUnder(dir string) []int {
-	entries, _ := os.ReadDir("/proc")
-	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
-		if err != nil || !strings.HasPrefix(cwd, dir+string(filepath.Separator)) {
-			continue
-		}
-		if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
-			s := string(stat)
-			if i := strings.LastIndexByte(s, ')'); i > 0 && i+3 <= len(s) && s[i+2] == 'Z' {
-				continue
-			}
-		}
-		pids = append(pids, pid)
-	}
-	return pids
 }
 
 // traceEchoPy answers with what the function received of the trace

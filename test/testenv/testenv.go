@@ -1,0 +1,279 @@
+package testenv
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// ErrNoGoMod is returned by RepoRoot when no folder from the working
+// directory up holds a go.mod.
+var ErrNoGoMod = errors.New("no go.mod above the working directory")
+
+// RepoRoot returns the module root: the closest folder holding go.mod,
+// from the working directory up.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", ErrNoGoMod
+		}
+		dir = parent
+	}
+}
+
+// BuildBinaries compiles lanternd and lantern into dir, with the race
+// detector when race is true.
+func BuildBinaries(dir string, race bool) error {
+	root, err := RepoRoot()
+	if err != nil {
+		return err
+	}
+	args := []string{"build"}
+	if race {
+		args = append(args, "-race")
+	}
+	args = append(args, "-o", dir+string(filepath.Separator), "./platform/cmd/lanternd", "./platform/cmd/lantern")
+	cmd := exec.Command("go", args...)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+// FreeAddr returns a loopback address (127.0.0.1:port) that nobody listens
+// on right now.
+func FreeAddr() (string, error) {
+	addrs, err := FreeAddrs(1)
+	if err != nil {
+		return "", err
+	}
+	return addrs[0], nil
+}
+
+// FreeAddrs returns n distinct loopback addresses that nobody listens on
+// right now.
+func FreeAddrs(n int) ([]string, error) {
+	var addrs []string
+	for i := 0; i < n; i++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer ln.Close() // held until all are picked, so that they differ
+		addrs = append(addrs, ln.Addr().String())
+	}
+	return addrs, nil
+}
+
+// EnvWithout returns this process's environment without the variables
+// whose names start with one of the prefixes.
+func EnvWithout(prefixes ...string) []string {
+	var out []string
+next:
+	for _, kv := range os.Environ() {
+		for _, p := range prefixes {
+			if strings.HasPrefix(kv, p) {
+				continue next
+			}
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+// CleanEnv is this process's environment without LANTERN_* and OTEL_*, so
+// that a developer's settings do not leak into the processes under test.
+func CleanEnv() []string {
+	return EnvWithout("LANTERN_", "OTEL_")
+}
+
+// ---------------------------------------------------------------------------
+// Processes
+
+// Proc is a child process whose output goes to a log file.
+type Proc struct {
+	Name    string
+	Cmd     *exec.Cmd
+	LogPath string
+	done    chan struct{}
+	err     error // the result of Wait, once done is closed
+}
+
+// StartProc starts exe with args in the folder dir with the environment
+// env, appending its stdout and stderr to logPath.
+func StartProc(name, logPath, dir string, env []string, exe string, args ...string) (*Proc, error) {
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	cmd := exec.Command(exe, args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Dir, cmd.Env = dir, env
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &Proc{Name: name, Cmd: cmd, LogPath: logPath, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// Pid is the process ID.
+func (p *Proc) Pid() int { return p.Cmd.Process.Pid }
+
+// Done is closed once the process has exited.
+func (p *Proc) Done() <-chan struct{} { return p.done }
+
+// Err is the result of Wait; it is valid once Done is closed.
+func (p *Proc) Err() error {
+	select {
+	case <-p.done:
+		return p.err
+	default:
+		return nil
+	}
+}
+
+// Alive reports whether the process still runs.
+func (p *Proc) Alive() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// Terminate sends SIGTERM and waits up to timeout, then kills. It returns
+// how long the exit took and an error when the process had already exited
+// or did not exit cleanly in time.
+func (p *Proc) Terminate(timeout time.Duration) (time.Duration, error) {
+	start := time.Now()
+	if !p.Alive() {
+		return 0, fmt.Errorf("%s (pid %d) had already exited: %v", p.Name, p.Pid(), p.err)
+	}
+	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+		if p.err != nil {
+			return time.Since(start), fmt.Errorf("%s (pid %d) exited with %v after SIGTERM; want a clean exit", p.Name, p.Pid(), p.err)
+		}
+		return time.Since(start), nil
+	case <-time.After(timeout):
+		_ = p.Cmd.Process.Kill()
+		<-p.done
+		return time.Since(start), fmt.Errorf("%s (pid %d) did not exit within %s of SIGTERM; killed it", p.Name, p.Pid(), timeout)
+	}
+}
+
+// Kill kills the process, if it runs, and waits for it.
+func (p *Proc) Kill() {
+	if p.Alive() {
+		_ = p.Cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// Tail returns the last n lines of the log.
+func (p *Proc) Tail(n int) string { return TailFile(p.LogPath, n) }
+
+// TailFile returns the last n lines of a file.
+func TailFile(path string, n int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Sprintf("(cannot read %s: %v)", path, err)
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// WaitReady polls the URLs in turn until each answers 200, for up to
+// timeout in all. It fails early when p exits; its errors end with the
+// last tailLines lines of p's log.
+func WaitReady(p *Proc, timeout time.Duration, tailLines int, urls ...string) error {
+	hc := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(timeout)
+	for _, u := range urls {
+		for {
+			resp, err := hc.Get(u)
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					break
+				}
+				err = fmt.Errorf("status %d", resp.StatusCode)
+			}
+			if !p.Alive() {
+				return fmt.Errorf("%s exited before %s answered (%v); its log:\n%s", p.Name, u, p.Err(), p.Tail(tailLines))
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s: %s did not answer within %s (%v); its log:\n%s", p.Name, u, timeout, err, p.Tail(tailLines))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// ---------------------------------------------------------------------------
+// /proc
+
+// ProcessesUnder lists the live (not zombie) processes whose working
+// folder is in dir.
+func ProcessesUnder(dir string) []int {
+	entries, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
+		if err != nil || !strings.HasPrefix(cwd, dir+string(filepath.Separator)) {
+			continue
+		}
+		if st := PIDState(pid); st != "" && st != "Z" {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// PIDState returns the state letter of a process (R, S, Z...) or "" when
+// there is no such process.
+func PIDState(pid int) string {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	// pid (comm) S ppid ...: comm may hold spaces and parentheses.
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 || i+3 > len(s) {
+		return ""
+	}
+	return s[i+2 : i+3]
+}
