@@ -16,19 +16,26 @@ import (
 	"github.com/lantern-faas/lantern/telemetry"
 )
 
-// BenchmarkServer_WarmPath measures the router's own cost per warm call:
-// a loopback upstream, with telemetry off and on.
-func BenchmarkServer_WarmPath(b *testing.B) {
+// newWarmServer returns a router whose one function, hello, is served by a
+// loopback upstream answering "ok": every call after the first is warm.
+func newWarmServer(tb testing.TB, opts ...router.Option) *router.Server {
+	tb.Helper()
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "Hello, world!\n")
 	}))
-	defer upstream.Close()
+	tb.Cleanup(upstream.Close)
 	fn := &api.Function{Metadata: api.Metadata{Name: "hello", Namespace: "default", ResourceVersion: "1"}, Spec: api.FunctionSpec{Environment: "py"}}
 	fn.SetDefaults()
 	fn.Spec.RequestsPerPod = 1000
 	inst := &api.Instance{ID: "i1", Address: strings.TrimPrefix(upstream.URL, "http://"), Namespace: "default", Function: "hello", ResourceVersion: "1"}
 	instances := &fakeInstances{GetInstanceFunc: func(context.Context, api.InstanceRequest) (*api.Instance, error) { return inst, nil }}
 	objs := &fakeObjects{FunctionFunc: func(_, _ string) *api.Function { return fn }}
+	return router.New(router.DefaultConfig(), instances, objs, nil, opts...)
+}
+
+// BenchmarkServer_WarmPath measures the router's own cost per warm call:
+// a loopback upstream, with telemetry off and on.
+func BenchmarkServer_WarmPath(b *testing.B) {
 	for _, tc := range []struct {
 		name string
 		opts func() []router.Option
@@ -40,7 +47,7 @@ func BenchmarkServer_WarmPath(b *testing.B) {
 		}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			s := router.New(router.DefaultConfig(), instances, objs, nil, tc.opts()...)
+			s := newWarmServer(b, tc.opts()...)
 			h := s.Handler()
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {

@@ -1,17 +1,13 @@
 package router_test
 
 import (
-	"context"
-	"io"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
-	"github.com/lantern-faas/lantern/platform/api"
 	"github.com/lantern-faas/lantern/platform/router"
 	"github.com/lantern-faas/lantern/telemetry"
 )
@@ -19,18 +15,9 @@ import (
 // TestServer_Exemplars checks that call-path histograms carry the trace ID
 // of a sampled call as an exemplar, and the metrics their labels.
 func TestServer_Exemplars(t *testing.T) {
-	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = io.WriteString(w, "ok")
-	}))
-	defer upstream.Close()
-	fn := &api.Function{Metadata: api.Metadata{Name: "hello", Namespace: "default", ResourceVersion: "1"}, Spec: api.FunctionSpec{Environment: "py"}}
-	fn.SetDefaults()
-	inst := &api.Instance{ID: "i1", Address: strings.TrimPrefix(upstream.URL, "http://"), Namespace: "default", Function: "hello", ResourceVersion: "1"}
-	instances := &fakeInstances{GetInstanceFunc: func(context.Context, api.InstanceRequest) (*api.Instance, error) { return inst, nil }}
-	objs := &fakeObjects{FunctionFunc: func(_, _ string) *api.Function { return fn }}
 	reg := prometheus.NewRegistry()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.NeverSample())))
-	s := router.New(router.DefaultConfig(), instances, objs, nil, router.WithRegisterer(reg), router.WithTracing(tp, telemetry.Propagator()))
+	s := newWarmServer(t, router.WithRegisterer(reg), router.WithTracing(tp, telemetry.Propagator()))
 
 	const traceID = "0af7651916cd43dd8448eb211c80319c"
 	req := httptest.NewRequest(http.MethodGet, "/fn/default/hello", nil)
