@@ -37,6 +37,11 @@ type runtimeUnderTest struct {
 	logs code
 	// stdoutIsBody: the function's stdout is the response body, not log.
 	stdoutIsBody bool
+	// streamLogs is stream, printing "sending chunk N" on stdout before each
+	// chunk; empty means stream already frames every call.
+	streamLogs code
+	// lazyFraming: a call's markers appear only on the streams it printed on.
+	lazyFraming bool
 }
 
 func runtimes() []runtimeUnderTest {
@@ -44,9 +49,10 @@ func runtimes() []runtimeUnderTest {
 		{
 			name: "python", start: startPython,
 			hello: code{"python/hello.py", "hello.main"}, helloWant: "Hello, world!",
-			echo:   code{"python/echo.py", "echo.main"},
-			stream: code{"python/stream.py", ""},
-			logs:   code{"python/logs.py", ""},
+			echo:       code{"python/echo.py", "echo.main"},
+			stream:     code{"python/stream.py", ""},
+			logs:       code{"python/logs.py", ""},
+			streamLogs: code{"python/stream_logs.py", ""}, lazyFraming: true,
 		},
 		{
 			name: "nodejs", start: startNode,
@@ -357,9 +363,13 @@ func reversed(s []string) []string {
 // testMarkersStreaming checks that a streamed response's end marker
 // follows its last chunk.
 func testMarkersStreaming(t *testing.T, rt runtimeUnderTest) {
-	userfunc, path := fixture(t, rt.stream.rel)
+	fn := rt.stream
+	if rt.streamLogs.rel != "" {
+		fn = rt.streamLogs
+	}
+	userfunc, path := fixture(t, fn.rel)
 	inst := rt.start(t, userfunc)
-	inst.mustSpecialize(t, path, rt.stream.entrypoint)
+	inst.mustSpecialize(t, path, fn.entrypoint)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, inst.base+"/", nil)
@@ -386,6 +396,9 @@ func testMarkersStreaming(t *testing.T, rt runtimeUnderTest) {
 	}
 	waitOutput(t, inst.logs, end)
 	want := framing(rt, start[:len(start)-1], end[:len(end)-1])
+	if rt.lazyFraming {
+		want = []string{start[:len(start)-1], end[:len(end)-1]} // it prints on stdout only
+	}
 	for deadline := time.Now().Add(2 * time.Second); !slices.Equal(markerLines(inst.logs.String()), want) && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond) // the other stream's copy may still be on its way
 	}

@@ -188,7 +188,7 @@ func TestServer_FunctionUpdate(t *testing.T) {
 	var versions []string
 	h := newHarness(t, setup{function: func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
-		versions = append(versions, r.Header.Get("X-Lantern-Function-Resourceversion"))
+		versions = append(versions, r.Header.Get("X-Fission-Function-Resourceversion"))
 		mu.Unlock()
 	}})
 	ctx := t.Context()

@@ -236,9 +236,9 @@ func TestServer_Headers(t *testing.T) {
 	h := newHarness(t, setup{function: func(w http.ResponseWriter, r *http.Request) {
 		calls <- seen{
 			Path: r.URL.Path, Query: r.URL.RawQuery, Method: r.Method,
-			ParamID: r.Header.Get("X-Fission-Params-id"), FunctionName: r.Header.Get("X-Lantern-Function-Name"),
-			Namespace: r.Header.Get("X-Lantern-Function-Namespace"), RequestID: r.Header.Get(httpx.RequestIDHeader),
-			FissionName: r.Header.Get("X-Fission-Function-Name"), ForwardHost: r.Header.Get("X-Forwarded-Host"),
+			ParamID: r.Header.Get("X-Fission-Params-id"), FunctionName: r.Header.Get("X-Fission-Function-Name"),
+			Namespace: r.Header.Get("X-Fission-Function-Namespace"), RequestID: r.Header.Get(httpx.RequestIDHeader),
+			FissionName: r.Header.Get("X-Fission-Function-Name"), ForwardHost: r.Host,
 		}
 		w.Header().Set(httpx.RequestIDHeader, "function-set-id") // the router's ID wins
 	}})

@@ -186,15 +186,8 @@ func (s *Server) outRequest(ctx context.Context, r *http.Request, c *call) *http
 		}
 		h.Set("X-Forwarded-For", ip)
 	}
-	h.Set("X-Forwarded-Host", r.Host)
-	proto := "http"
-	if r.TLS != nil {
-		proto = "https"
-	}
-	h.Set("X-Forwarded-Proto", proto)
-	h.Set("X-Lantern-Function-Name", fn.Metadata.Name)
-	h.Set("X-Lantern-Function-Namespace", fn.Metadata.Namespace)
-	h.Set("X-Lantern-Function-Resourceversion", fn.Metadata.ResourceVersion)
+	// The Fission headers functions already read, and nothing more: every
+	// header costs the runtime parsing time on every call.
 	h.Set("X-Fission-Function-Name", fn.Metadata.Name)
 	h.Set("X-Fission-Function-Namespace", fn.Metadata.Namespace)
 	h.Set("X-Fission-Function-Uid", fn.Metadata.UID)
@@ -202,9 +195,12 @@ func (s *Server) outRequest(ctx context.Context, r *http.Request, c *call) *http
 	h.Set("X-Fission-Full-Url", r.URL.RequestURI())
 	for k, v := range c.tgt.params {
 		h.Set("X-Fission-Params-"+k, v)
-		h.Set("X-Lantern-Param-"+k, v)
 	}
-	s.prop.Inject(ctx, propagation.HeaderCarrier(h))
+	// The function joins the trace when it is recorded or the caller has one;
+	// X-Lantern-Request-Id carries the trace ID either way.
+	if trace.SpanContextFromContext(ctx).IsSampled() || r.Header.Get("traceparent") != "" {
+		s.prop.Inject(ctx, propagation.HeaderCarrier(h))
+	}
 	out := &http.Request{
 		Method: r.Method, URL: &url.URL{Path: c.tgt.subpath, RawQuery: r.URL.RawQuery},
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,

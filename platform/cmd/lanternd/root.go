@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"time"
 
@@ -32,6 +33,7 @@ type options struct {
 	metricsAddr   string
 	telemetry     bool
 	pprofAddr     string
+	procs         int
 
 	logsForwardAddr string
 	loggerAddr      string
@@ -77,6 +79,7 @@ func newRootCommand(getenv func(string) string) *cobra.Command {
 	pf.StringVar(&o.influxOrg, "influxdb-org", getenv("LANTERN_INFLUXDB_ORG"), "InfluxDB 2.x organization (empty on 1.8)")
 	pf.StringVar(&o.influxBucket, "influxdb-bucket", envOr(getenv, "LANTERN_INFLUXDB_BUCKET", "lantern"), "InfluxDB bucket (2.x) or database[/retention-policy] (1.8)")
 	pf.StringVar(&o.influxDatabase, "influxdb-database", getenv("LANTERN_INFLUXDB_DATABASE"), "InfluxDB 1.8 database to query with InfluxQL and create at start (empty: Flux, for 2.x)")
+	pf.IntVar(&o.procs, "procs", 0, "CPUs lanternd itself uses (GOMAXPROCS); 0: half of them, at least 1, leaving the rest to the function instances (the GOMAXPROCS variable wins)")
 	pf.StringVar(&o.pprofAddr, "pprof-addr", getenv("LANTERN_PPROF_ADDR"), "serve Go's pprof profiles on this address (off when empty)")
 	pf.BoolVar(&o.telemetry, "telemetry", true, "metrics and tracing; false turns both off (for measuring their cost)")
 	pf.DurationVar(&o.reapInterval, "reap-interval", time.Second, "how often the poolmgr looks for idle instances")
@@ -101,6 +104,7 @@ func roleCommand(o *options, name, short string, run func(cmd *cobra.Command, o 
 			if err != nil {
 				return err
 			}
+			setProcs(o.procs, o.getenv)
 			if o.pprofAddr != "" {
 				if err := servePprof(cmd.Context(), o.pprofAddr, logger); err != nil {
 					return err
@@ -163,4 +167,17 @@ func envOr(getenv func(string) string, key, def string) string {
 		return v
 	}
 	return def
+}
+
+// setProcs bounds the CPUs lanternd schedules its goroutines on. Instances
+// run beside it on the same machine; a router spread over every core fights
+// them for it, and costs them throughput and latency.
+func setProcs(n int, getenv func(string) string) {
+	if getenv("GOMAXPROCS") != "" {
+		return // the operator chose
+	}
+	if n <= 0 {
+		n = max(1, goruntime.NumCPU()/2)
+	}
+	goruntime.GOMAXPROCS(n)
 }

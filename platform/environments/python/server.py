@@ -40,6 +40,7 @@ if WSGI_FRAMEWORK != "werkzeug":
     except ImportError:
         WSGI_FRAMEWORK = "werkzeug"
 
+import contextvars  # noqa: E402
 import importlib  # noqa: E402
 import importlib.machinery  # noqa: E402
 import importlib.util  # noqa: E402
@@ -98,37 +99,74 @@ def trace_id(traceparent):
     return tid
 
 
-def write_marker(line):
-    """Print a marker line on both stdout and stderr: each pipe is read
-    apart, so each carries its own framing of the call."""
-    try:
-        sys.stdout.write(line)
-        sys.stdout.flush()
-        sys.stderr.write(line)
-        sys.stderr.flush()
-    except (OSError, ValueError):  # a closed or broken pipe must not fail the call
-        pass
+class CallFrame:
+    """The marker lines of one call, and the streams that got its start."""
+
+    __slots__ = ("start", "end", "opened")
+
+    def __init__(self, start, end):
+        self.start = start
+        self.end = end
+        self.opened = []
 
 
-def start_marker(environ):
-    """Print the start marker of a call; return its end marker line, or None
-    when the request has no usable X-Lantern-Request-Id."""
+# The call the current greenlet (or thread) serves.
+CURRENT_CALL = contextvars.ContextVar("lantern_call", default=None)
+
+
+class FramedStream:
+    """sys.stdout or sys.stderr, framing a call's output with marker lines:
+    the first write of a call on this stream is preceded by the call's
+    start marker, and the stream gets the end marker when the call ends.
+    Each pipe is read apart, so each carries its own framing; a call that
+    prints nothing costs nothing."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, s):
+        frame = CURRENT_CALL.get()
+        if frame is not None and self not in frame.opened:
+            frame.opened.append(self)
+            self._stream.write(frame.start)
+        return self._stream.write(s)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def start_call(environ):
+    """Open the frame of a call; return it, or None when the request has no
+    usable X-Lantern-Request-Id."""
     rid = environ.get("HTTP_X_LANTERN_REQUEST_ID")
     if not rid or REQUEST_ID_RE.match(rid) is None:
         return None
-    write_marker(f"{MARKER_PREFIX}req-start {rid} {trace_id(environ.get('HTTP_TRACEPARENT'))}\n")
-    return f"{MARKER_PREFIX}req-end {rid}\n"
+    frame = CallFrame(f"{MARKER_PREFIX}req-start {rid} {trace_id(environ.get('HTTP_TRACEPARENT'))}\n",
+                      f"{MARKER_PREFIX}req-end {rid}\n")
+    CURRENT_CALL.set(frame)
+    return frame
+
+
+def end_call(frame):
+    """Close a call's frame on the streams it opened."""
+    CURRENT_CALL.set(None)
+    for stream in frame.opened:
+        try:
+            stream._stream.write(frame.end)
+            stream._stream.flush()
+        except (OSError, ValueError):  # a closed or broken pipe must not fail the call
+            pass
 
 
 class EndMarker:
     """A WSGI response that prints the end marker when the server closes it:
     after the last chunk was sent, or once the client went away."""
 
-    __slots__ = ("result", "line")
+    __slots__ = ("result", "frame")
 
-    def __init__(self, result, line):
+    def __init__(self, result, frame):
         self.result = result
-        self.line = line
+        self.frame = frame
 
     def __iter__(self):
         return iter(self.result)
@@ -139,7 +177,7 @@ class EndMarker:
             if close is not None:
                 close()
         finally:
-            write_marker(self.line)
+            end_call(self.frame)
 
 
 class SizedEndMarker(EndMarker):
@@ -287,9 +325,9 @@ class Runtime:
         if func is None:
             return text("generic container: no function loaded\n", 500)
         environ = flask.request.environ
-        end = start_marker(environ)
-        if end is not None:
-            environ[END_MARKER_KEY] = end  # RuntimeApp.wsgi_app prints it
+        frame = start_call(environ)
+        if frame is not None:
+            environ[END_MARKER_KEY] = frame  # RuntimeApp.wsgi_app closes it
         try:
             rv = func()
         except HTTPException:
@@ -333,14 +371,14 @@ class RuntimeApp(flask.Flask):
         try:
             result = super().wsgi_app(environ, start_response)
         except BaseException:
-            end = environ.get(END_MARKER_KEY)
-            if end is not None:
-                write_marker(end)
+            frame = environ.get(END_MARKER_KEY)
+            if frame is not None:
+                end_call(frame)
             raise
-        end = environ.get(END_MARKER_KEY)
-        if end is None:
+        frame = environ.get(END_MARKER_KEY)
+        if frame is None:
             return result
-        return (SizedEndMarker if hasattr(result, "__len__") else EndMarker)(result, end)
+        return (SizedEndMarker if hasattr(result, "__len__") else EndMarker)(result, frame)
 
 
 def new_app(runtime):
@@ -392,6 +430,7 @@ def main():
     # that printed them is open.
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)
+    sys.stdout, sys.stderr = FramedStream(sys.stdout), FramedStream(sys.stderr)
     host = os.environ.get("LANTERN_HOST") or "127.0.0.1"
     try:
         port = int(os.environ.get("PORT") or "8888")
