@@ -29,6 +29,14 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m, found := s.routes.Load().lookup(r.Method, path)
+	if m.r == nil && !found && !(path == "/" && r.Method == http.MethodGet) {
+		// Perhaps a route created a moment ago.
+		m, _ = retryFresh(r.Context(), s, func() (match, bool) {
+			mm, f := s.routes.Load().lookup(r.Method, path)
+			found = found || f
+			return mm, mm.r != nil
+		})
+	}
 	switch {
 	case m.r != nil:
 		s.serveFunction(w, r, target{ns: m.r.ns, name: m.r.function, subpath: m.subpath, params: m.params, trigger: "http"})

@@ -53,7 +53,10 @@ func (s *Server) serveFunction(w http.ResponseWriter, r *http.Request, tgt targe
 		r.Header.Set(httpx.RequestIDHeader, id)
 		w.Header().Set(httpx.RequestIDHeader, id)
 	}
-	fn := s.objs.Function(tgt.ns, tgt.name)
+	fn, _ := retryFresh(ctx, s, func() (*api.Function, bool) {
+		f := s.objs.Function(tgt.ns, tgt.name)
+		return f, f != nil
+	})
 	if fn == nil {
 		span.SetStatus(codes.Error, "function not found")
 		writeError(w, r, httpx.Errorf(http.StatusNotFound, "function %q not found in namespace %q", tgt.name, tgt.ns))

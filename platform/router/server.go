@@ -64,6 +64,9 @@ type Server struct {
 
 	routes atomic.Pointer[table]
 
+	changeMu sync.Mutex
+	changed  chan struct{}
+
 	mu        sync.RWMutex
 	balancers map[client.NamespacedName]*balancer
 }
@@ -89,6 +92,7 @@ func New(cfg Config, instances Instances, objs Objects, logger *slog.Logger, opt
 	s := &Server{
 		cfg: cfg, instances: instances, objs: objs, logger: logger,
 		balancers: map[client.NamespacedName]*balancer{},
+		changed:   make(chan struct{}),
 	}
 	s.tracer, s.prop = defaultTracing()
 	for _, o := range opts {
@@ -103,6 +107,7 @@ func New(cfg Config, instances Instances, objs Objects, logger *slog.Logger, opt
 
 // OnChange rebuilds the route table and updates function caches.
 func (s *Server) OnChange(ch client.Change) {
+	defer s.notifyChanged()
 	switch ch.Kind {
 	case api.KindHTTPTrigger:
 		s.routes.Store(buildTable(s.objs.HTTPTriggers()))

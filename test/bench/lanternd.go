@@ -210,19 +210,53 @@ func (p *python) specialize(ctx context.Context, file string) error {
 // startProxy serves a bare httputil.ReverseProxy to target on a free port:
 // the cost of one Go proxy hop, without Lantern's routing.
 func startProxy(target string) (url string, stop func(), err error) {
-	u, err := neturl.Parse(target)
+	// A separate process, like lanternd: in the load generator's own process
+	// the proxy would be spared the OS wake-ups every real hop pays.
+	addr, err := testenv.FreeAddr()
 	if err != nil {
 		return "", nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	exe, err := os.Executable()
 	if err != nil {
 		return "", nil, err
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), proxyTargetEnv+"="+target, proxyListenEnv+"="+addr)
+	if err := cmd.Start(); err != nil {
+		return "", nil, fmt.Errorf("start the baseline proxy: %w", err)
+	}
+	stop = func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
+	url = "http://" + addr
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
+			c.Close()
+			return url, stop, nil
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return "", nil, fmt.Errorf("the baseline proxy did not listen on %s", addr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// The environment variables that make this binary the baseline proxy.
+const (
+	proxyTargetEnv = "LANTERN_BENCH_PROXY_TARGET"
+	proxyListenEnv = "LANTERN_BENCH_PROXY_LISTEN"
+)
+
+// serveProxy runs a bare Go reverse proxy (httputil, a shared keep-alive
+// transport) from listen to target until the process is killed.
+func serveProxy(target, listen string) error {
+	u, err := neturl.Parse(target)
+	if err != nil {
+		return err
 	}
 	rp := httputil.NewSingleHostReverseProxy(u)
 	rp.Transport = &http.Transport{MaxIdleConnsPerHost: 1024, IdleConnTimeout: 90 * time.Second, DisableCompression: true}
-	srv := &http.Server{Handler: rp, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	return "http://" + ln.Addr().String(), func() { srv.Close() }, nil
+	srv := &http.Server{Addr: listen, Handler: rp, ReadHeaderTimeout: 10 * time.Second}
+	return srv.ListenAndServe()
 }
 
 // memSample is lanternd's memory at one point of the run. The Go figures

@@ -79,6 +79,13 @@ func progress(format string, args ...any) {
 }
 
 func main() {
+	if target := os.Getenv(proxyTargetEnv); target != "" {
+		if err := serveProxy(target, os.Getenv(proxyListenEnv)); err != nil {
+			fmt.Fprintln(os.Stderr, "baseline proxy:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	out := flag.String("out", ".bench", "folder for report.md, the plots and lanternd.log")
 	quick := flag.Bool("quick", false, "short smoke run with small counts")
 	bin := flag.String("lanternd", "bin/lanternd", "lanternd binary (build it with go build -o bin/ ./platform/cmd/...)")
