@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -118,9 +117,6 @@ func nsOr(ns string) string {
 	}
 	return ns
 }
-
-// String names the client for messages.
-func (c *Controller) String() string { return fmt.Sprintf("controller at %s", c.url) }
 
 // ColdStarts returns a function's recent cold starts, newest first.
 func (c *Controller) ColdStarts(ctx context.Context, ns, name string) ([]api.ColdStart, error) {

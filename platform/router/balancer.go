@@ -2,7 +2,6 @@ package router
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -349,7 +348,9 @@ func (b *balancer) activity(now time.Time, out []api.InstanceActivity) []api.Ins
 	return out
 }
 
-var errFunctionDeleted = errors.New("function was deleted")
+// errFunctionDeleted answers the calls that waited for a function that was
+// deleted meanwhile.
+var errFunctionDeleted = &httpx.Error{Status: http.StatusNotFound, Code: "not_found", Message: "the function was deleted while the call waited for an instance"}
 
 // newer reports whether resource version a is later than b. Versions are
 // the store's increasing counters.
