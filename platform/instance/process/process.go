@@ -65,8 +65,23 @@ func (r *Runtime) Command(env *api.Environment) ([]string, error) {
 	return argv, nil
 }
 
-// Start starts an instance and waits until it accepts connections.
+// Start starts an instance and waits until it accepts connections. When
+// the port it was given turns out to be another program's, it starts again
+// on another port.
 func (r *Runtime) Start(ctx context.Context, env *api.Environment, opts instance.StartOptions) (instance.Process, error) {
+	for attempt := 1; ; attempt++ {
+		p, err := r.startOnce(ctx, env, opts)
+		if !errors.Is(err, errPortTaken) || attempt == 3 {
+			return p, err
+		}
+	}
+}
+
+// errPortTaken is returned by startOnce when another program answered on
+// the instance's port.
+var errPortTaken = errors.New("the port was taken by another program")
+
+func (r *Runtime) startOnce(ctx context.Context, env *api.Environment, opts instance.StartOptions) (instance.Process, error) {
 	argv, err := r.Command(env)
 	if err != nil {
 		return nil, err
@@ -80,7 +95,7 @@ func (r *Runtime) Start(ctx context.Context, env *api.Environment, opts instance
 	if err != nil {
 		return nil, fmt.Errorf("pick a port: %w", err)
 	}
-	p := &proc{addr: net.JoinHostPort(r.cfg.Host, strconv.Itoa(port)), dir: dir, code: code, done: make(chan struct{})}
+	p := &proc{addr: net.JoinHostPort(r.cfg.Host, strconv.Itoa(port)), port: port, dir: dir, code: code, done: make(chan struct{})}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = code
 	cmd.Env = append(os.Environ(), env.Spec.Env...)
@@ -116,8 +131,8 @@ func (r *Runtime) Start(ctx context.Context, env *api.Environment, opts instance
 	go func() {
 		wg.Wait() // read all output before reporting the exit
 		p.err = cmd.Wait()
+		os.RemoveAll(dir) // before Done: a retry may reuse the folder
 		close(p.done)
-		os.RemoveAll(dir)
 	}()
 	if err := p.waitListening(ctx, r.cfg.StartTimeout); err != nil {
 		p.Stop(0)
@@ -129,6 +144,7 @@ func (r *Runtime) Start(ctx context.Context, env *api.Environment, opts instance
 type proc struct {
 	cmd  *exec.Cmd
 	addr string
+	port int
 	dir  string
 	code string
 	done chan struct{}
@@ -219,6 +235,9 @@ func (p *proc) waitListening(ctx context.Context, timeout time.Duration) error {
 		c, err := net.DialTimeout("tcp", p.addr, 100*time.Millisecond)
 		if err == nil {
 			c.Close()
+			if owned, ok := listensOn(p.PID(), p.port); ok && !owned {
+				return fmt.Errorf("%w: %s", errPortTaken, p.addr)
+			}
 			return nil
 		}
 		select {
