@@ -18,8 +18,6 @@ import (
 	"github.com/lantern-faas/lantern/platform/store"
 )
 
-func (c *Controller) admitEnvironment(context.Context, api.Object, api.Object) error { return nil }
-
 // admitFunction checks the environment exists and stores the code package.
 func (c *Controller) admitFunction(ctx context.Context, obj, old api.Object) error {
 	fn := obj.(*api.Function)

@@ -105,7 +105,7 @@ func (c *Controller) routes() *echo.Echo {
 	e.GET("/v1/watch", c.watch)
 
 	envs := &kind[api.Environment, *api.Environment]{c: c, name: api.KindEnvironment, resource: "environments",
-		admit: c.admitEnvironment, beforeDelete: c.environmentInUse}
+		beforeDelete: c.environmentInUse}
 	fns := &kind[api.Function, *api.Function]{c: c, name: api.KindFunction, resource: "functions",
 		admit: c.admitFunction, beforeDelete: c.functionInUse, afterDelete: c.functionDeleted, afterWrite: c.functionWritten}
 	trs := &kind[api.HTTPTrigger, *api.HTTPTrigger]{c: c, name: api.KindHTTPTrigger, resource: "httptriggers",
@@ -132,8 +132,8 @@ type kind[T any, P object[T]] struct {
 	c        *Controller
 	name     string
 	resource string
-	// admit checks an object against the rest of the state before it is
-	// written, and may complete it; old is nil on create.
+	// admit, if set, checks an object against the rest of the state before
+	// it is written, and may complete it; old is nil on create.
 	admit func(ctx context.Context, obj, old api.Object) error
 	// beforeDelete returns an error if the object must not be deleted.
 	beforeDelete func(ctx context.Context, obj api.Object) error
@@ -230,8 +230,10 @@ func (k *kind[T, P]) create(ctx echo.Context) error {
 	if err := obj.Validate(); err != nil {
 		return err
 	}
-	if err := k.admit(rctx, obj, nil); err != nil {
-		return err
+	if k.admit != nil {
+		if err := k.admit(rctx, obj, nil); err != nil {
+			return err
+		}
 	}
 	m := obj.GetMetadata()
 	now := time.Now().UTC()
@@ -279,8 +281,10 @@ func (k *kind[T, P]) update(ctx echo.Context) error {
 			return &api.ValidationError{Field: "metadata.resourceVersion", Message: fmt.Sprintf("%q is not a version", m.ResourceVersion)}
 		}
 	}
-	if err := k.admit(rctx, obj, old); err != nil {
-		return err
+	if k.admit != nil {
+		if err := k.admit(rctx, obj, old); err != nil {
+			return err
+		}
 	}
 	om := old.GetMetadata()
 	m.UID, m.CreatedAt, m.UpdatedAt, m.Generation, m.ResourceVersion = om.UID, om.CreatedAt, time.Now().UTC(), om.Generation+1, ""

@@ -535,8 +535,13 @@ func (m *Manager) reap(now time.Time) {
 		switch {
 		case fn == nil:
 		case state == api.StateRetiring && !retired.IsZero():
-			if (quiet && reportedSince) || now.Sub(retired) > fn.Spec.FunctionTimeoutDuration() || now.Sub(retired) > 2*m.cfg.ReapInterval+time.Second && quiet {
-				go m.remove(in, "")
+			// Routers said it is idle (or have had time to), or its calls
+			// have run out of time anyway.
+			settled := reportedSince || now.Sub(retired) > 2*m.cfg.ReapInterval+time.Second
+			if (quiet && settled) || now.Sub(retired) > fn.Spec.FunctionTimeoutDuration() {
+				if in.startRemoval() {
+					go m.remove(in, "")
+				}
 			}
 		case state == api.StateReady && quiet && idleFor > fn.Spec.IdleTimeoutDuration():
 			m.retire(in, api.ReasonIdle)
