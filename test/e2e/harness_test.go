@@ -9,8 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,7 +16,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -149,80 +146,14 @@ func (p *proc) stop(t *testing.T) {
 // variables are passed on).
 func withoutLanternEnv() []string { return testenv.EnvWithout("LANTERN_") }
 
-// Ports handed out by freeAddr, so that parallel tests never get the same.
-var (
-	portsMu sync.Mutex
-	given   = map[int]bool{}
-)
-
-// freeAddr returns a loopback address nobody listens on right now. It picks
-// ports below the kernel's ephemeral range, which outgoing connections and
-// ":0" listeners (function instances, other programs' tests) never take, so
-// the port stays free until lanternd binds it.
+// freeAddr returns a loopback address nobody listens on right now.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	lo := 32768
-	if data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(data)); len(f) == 2 {
-			if n, err := strconv.Atoi(f[0]); err == nil {
-				lo = n
-			}
-		}
-	}
-	portsMu.Lock()
-	defer portsMu.Unlock()
-	if lo > 12000 {
-		for range 200 {
-			port := 10000 + rand.IntN(lo-10000)
-			if given[port] {
-				continue
-			}
-			ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-			if err != nil {
-				continue
-			}
-			ln.Close()
-			given[port] = true
-			return ln.Addr().String()
-		}
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := testenv.FreeAddr()
 	if err != nil {
-		t.Fatalf("pick a free port: %v", err)
+		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// listensOn reports whether process pid has a socket listening on addr
-// (127.0.0.1:port): a health check could otherwise be answered by some
-// other program that took the port.
-func listensOn(pid int, addr string) bool {
-	_, portStr, _ := net.SplitHostPort(addr)
-	port, _ := strconv.Atoi(portStr)
-	data, err := os.ReadFile("/proc/net/tcp")
-	if err != nil {
-		return true // cannot tell
-	}
-	want := fmt.Sprintf("0100007F:%04X", port)
-	inodes := map[string]bool{}
-	for _, line := range strings.Split(string(data), "\n")[1:] {
-		f := strings.Fields(line)
-		// sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
-		if len(f) >= 10 && f[1] == want && f[3] == "0A" {
-			inodes["socket:["+f[9]+"]"] = true
-		}
-	}
-	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-	if err != nil {
-		return false
-	}
-	for _, fd := range fds {
-		if target, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); err == nil && inodes[target] {
-			return true
-		}
-	}
-	return false
+	return addr
 }
 
 // ---------------------------------------------------------------------------
@@ -366,38 +297,10 @@ func (l *lanternd) RestartRole(name string) {
 	t.Fatalf("no %s process to restart", name)
 }
 
-// waitHealthy polls the URLs until they answer 200, for up to readyTimeout.
+// waitHealthy polls the URLs until they answer 200 from p, for up to
+// readyTimeout.
 func waitHealthy(p *proc, urls []string) error {
-	hc := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(readyTimeout)
-	for _, u := range urls {
-		for {
-			resp, err := hc.Get(u)
-			if err == nil {
-				resp.Body.Close()
-				host := resp.Request.URL.Host
-				switch {
-				case resp.StatusCode != http.StatusOK:
-					err = fmt.Errorf("status %d", resp.StatusCode)
-				case !listensOn(p.Pid(), host):
-					// Someone else answered on our port: lanternd
-					// failed to bind it, or is about to.
-					err = fmt.Errorf("%s is answered by another process: address already in use", host)
-				}
-				if err == nil {
-					break
-				}
-			}
-			if !p.Alive() {
-				return fmt.Errorf("%s exited before %s answered (%v); its log:\n%s", p.Name, u, p.Err(), p.Tail(logTailLines))
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("%s: %s did not answer within %s (%v); its log:\n%s", p.Name, u, readyTimeout, err, p.Tail(logTailLines))
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	return nil
+	return testenv.WaitReady(p.Proc, readyTimeout, logTailLines, urls...)
 }
 
 // stopProcs stops the processes in reverse start order.

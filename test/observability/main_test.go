@@ -110,23 +110,19 @@ func startPlatform() (p *platform, err error) {
 	if err := testenv.BuildBinaries(p.bin, false); err != nil {
 		return p, err
 	}
-	addrs, err := testenv.FreeAddrs(3)
-	if err != nil {
-		return p, err
-	}
-	apiAddr, routerAddr, promAddr := addrs[0], addrs[1], addrs[2]
-	p.apiURL, p.routerURL, p.promURL = "http://"+apiAddr, "http://"+routerAddr, "http://"+promAddr
-
 	// lanternd all. A short reap interval lets idle instances go within
 	// the test's time.
-	p.lanternd, err = startProc("lanternd", filepath.Join(dir, "lanternd.log"), filepath.Join(p.bin, "lanternd"),
-		"all", "--data-dir", filepath.Join(dir, "data"), "--api-addr", apiAddr, "--router-addr", routerAddr,
-		"--runtimes-dir", filepath.Join(repoRoot, "platform", "environments"), "--log-format", "text",
-		"--reap-interval", "200ms")
+	var apiAddr string
+	p.lanternd, _, err = testenv.Launch(2, readyTimeout, logTail, func(addrs []string, attempt int) (*testenv.Proc, []string, error) {
+		apiAddr = addrs[0]
+		p.apiURL, p.routerURL = "http://"+addrs[0], "http://"+addrs[1]
+		pr, err := startProc("lanternd", filepath.Join(dir, fmt.Sprintf("lanternd-%d.log", attempt)), filepath.Join(p.bin, "lanternd"),
+			"all", "--data-dir", filepath.Join(dir, "data"), "--api-addr", addrs[0], "--router-addr", addrs[1],
+			"--runtimes-dir", filepath.Join(repoRoot, "platform", "environments"), "--log-format", "text",
+			"--reap-interval", "200ms")
+		return pr, []string{p.apiURL + "/healthz", p.routerURL + "/router-healthz"}, err
+	})
 	if err != nil {
-		return p, err
-	}
-	if err := waitOK(p.lanternd, p.apiURL+"/healthz", p.routerURL+"/router-healthz"); err != nil {
 		return p, err
 	}
 
@@ -146,12 +142,13 @@ scrape_configs:
 `, rules, apiAddr)), 0o644); err != nil {
 		return p, err
 	}
-	p.prometheus, err = startProc("prometheus", filepath.Join(dir, "prometheus.log"), prometheusBin,
-		"--config.file="+cfg, "--storage.tsdb.path="+filepath.Join(dir, "tsdb"), "--web.listen-address="+promAddr)
+	p.prometheus, _, err = testenv.Launch(1, readyTimeout, logTail, func(addrs []string, attempt int) (*testenv.Proc, []string, error) {
+		p.promURL = "http://" + addrs[0]
+		pr, err := startProc("prometheus", filepath.Join(dir, fmt.Sprintf("prometheus-%d.log", attempt)), prometheusBin,
+			"--config.file="+cfg, "--storage.tsdb.path="+filepath.Join(dir, "tsdb"), "--web.listen-address="+addrs[0])
+		return pr, []string{p.promURL + "/-/ready"}, err
+	})
 	if err != nil {
-		return p, err
-	}
-	if err := waitOK(p.prometheus, p.promURL+"/-/ready"); err != nil {
 		return p, err
 	}
 
@@ -425,10 +422,12 @@ func startProc(name, logPath, bin string, args ...string) (*testenv.Proc, error)
 	return p, nil
 }
 
-// waitOK polls the URLs until each answers 200, for up to 20 s.
-func waitOK(p *testenv.Proc, urls ...string) error {
-	return testenv.WaitReady(p, 20*time.Second, 30, urls...)
-}
+// How long a process may take to answer its health checks, and how much
+// of its log a failure shows.
+const (
+	readyTimeout = 20 * time.Second
+	logTail      = 30
+)
 
 // errorLog collects the load's unexpected answers.
 type errorLog struct {

@@ -3,6 +3,7 @@ package testenv
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -67,19 +69,97 @@ func FreeAddr() (string, error) {
 	return addrs[0], nil
 }
 
+// Ports handed out by FreeAddrs, so that one test binary never hands out
+// the same port twice.
+var (
+	portsMu sync.Mutex
+	given   = map[int]bool{}
+)
+
 // FreeAddrs returns n distinct loopback addresses that nobody listens on
-// right now.
+// right now. The ports are picked at random below the kernel's ephemeral
+// range, which outgoing connections and ":0" listeners (function instances,
+// other test binaries' servers) never take, so a port stays free until the
+// process under test binds it. Test binaries running side by side can still
+// pick the same port: start processes with Launch, which retries on a clash.
 func FreeAddrs(n int) ([]string, error) {
+	lo := 32768
+	if data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(data)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil {
+				lo = v
+			}
+		}
+	}
+	portsMu.Lock()
+	defer portsMu.Unlock()
 	var addrs []string
-	for i := 0; i < n; i++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	for len(addrs) < n {
+		addr, err := pickPort(lo)
 		if err != nil {
 			return nil, err
 		}
-		defer ln.Close() // held until all are picked, so that they differ
-		addrs = append(addrs, ln.Addr().String())
+		addrs = append(addrs, addr)
 	}
 	return addrs, nil
+}
+
+func pickPort(lo int) (string, error) {
+	if lo > 12000 {
+		for range 200 {
+			port := 10000 + rand.IntN(lo-10000)
+			if given[port] {
+				continue
+			}
+			ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+			if err != nil {
+				continue
+			}
+			ln.Close()
+			given[port] = true
+			return ln.Addr().String(), nil
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("pick a free port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// IsPortClash reports whether err (from WaitReady) says that the process
+// could not bind its port because someone else took it first.
+func IsPortClash(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "address already in use")
+}
+
+// Launch starts a process that listens on ports picked for it, and waits
+// until it is ready. start is called with fresh addresses (ports of them
+// picked by FreeAddrs) and the attempt number, and returns the process and
+// the URLs that answer 200 once it is ready. When the process lost a port
+// to another program, it is killed and started again on new ports, up to
+// four times.
+func Launch(ports int, timeout time.Duration, tailLines int, start func(addrs []string, attempt int) (*Proc, []string, error)) (*Proc, []string, error) {
+	var lastErr error
+	for attempt := 1; attempt <= 4; attempt++ {
+		addrs, err := FreeAddrs(ports)
+		if err != nil {
+			return nil, nil, err
+		}
+		p, urls, err := start(addrs, attempt)
+		if err != nil {
+			return nil, nil, err
+		}
+		if lastErr = WaitReady(p, timeout, tailLines, urls...); lastErr == nil {
+			return p, addrs, nil
+		}
+		p.Kill()
+		if !IsPortClash(lastErr) {
+			break
+		}
+	}
+	return nil, nil, lastErr
 }
 
 // EnvWithout returns this process's environment without the variables
@@ -212,7 +292,9 @@ func TailFile(path string, n int) string {
 
 // WaitReady polls the URLs in turn until each answers 200, for up to
 // timeout in all. It fails early when p exits; its errors end with the
-// last tailLines lines of p's log.
+// last tailLines lines of p's log. An answer on a loopback port that p
+// does not listen on (another program took the port) counts as a port
+// clash (see IsPortClash).
 func WaitReady(p *Proc, timeout time.Duration, tailLines int, urls ...string) error {
 	hc := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(timeout)
@@ -221,10 +303,19 @@ func WaitReady(p *Proc, timeout time.Duration, tailLines int, urls ...string) er
 			resp, err := hc.Get(u)
 			if err == nil {
 				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
+				host := resp.Request.URL.Host
+				switch {
+				case resp.StatusCode != http.StatusOK:
+					err = fmt.Errorf("status %d", resp.StatusCode)
+				case !ListensOn(p.Pid(), host):
+					err = fmt.Errorf("%s is answered by another process: address already in use", host)
+				}
+				if err == nil {
 					break
 				}
-				err = fmt.Errorf("status %d", resp.StatusCode)
+				if IsPortClash(err) {
+					return fmt.Errorf("%s: %v; its log:\n%s", p.Name, err, p.Tail(tailLines))
+				}
 			}
 			if !p.Alive() {
 				return fmt.Errorf("%s exited before %s answered (%v); its log:\n%s", p.Name, u, p.Err(), p.Tail(tailLines))
@@ -236,6 +327,40 @@ func WaitReady(p *Proc, timeout time.Duration, tailLines int, urls ...string) er
 		}
 	}
 	return nil
+}
+
+// ListensOn reports whether process pid, or one of its threads, has a
+// socket listening on addr when addr is 127.0.0.1:port; for any other
+// address, or when /proc cannot tell, it reports true.
+func ListensOn(pid int, addr string) bool {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil || host != "127.0.0.1" {
+		return true
+	}
+	port, _ := strconv.Atoi(portStr)
+	data, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		return true
+	}
+	want := fmt.Sprintf("0100007F:%04X", port)
+	inodes := map[string]bool{}
+	for _, line := range strings.Split(string(data), "\n")[1:] {
+		f := strings.Fields(line)
+		// sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+		if len(f) >= 10 && f[1] == want && f[3] == "0A" {
+			inodes["socket:["+f[9]+"]"] = true
+		}
+	}
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return false
+	}
+	for _, fd := range fds {
+		if target, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); err == nil && inodes[target] {
+			return true
+		}
+	}
+	return false
 }
 
 // ---------------------------------------------------------------------------
