@@ -110,9 +110,8 @@ func roleCommand(o *options, name, short string, run func(cmd *cobra.Command, o 
 					return err
 				}
 			}
-			// Instances run in their own folders: paths must not be relative.
-			if o.dataDir, err = filepath.Abs(o.dataDir); err != nil {
-				return fmt.Errorf("--data-dir=%q: %w", o.dataDir, err)
+			if err := o.resolvePaths(); err != nil {
+				return err
 			}
 			return run(cmd, o, logger)
 		},
@@ -135,6 +134,27 @@ func (o *options) logger(role string) (*slog.Logger, error) {
 		return nil, fmt.Errorf("--log-format=%q: use json or text", o.logFormat)
 	}
 	return slog.New(telemetry.NewLogHandler(h)).With("role", role), nil
+}
+
+// resolvePaths makes the folders given as flags absolute: instances run in
+// their own folders, where a relative path would name something else. A
+// runtimes folder that does not exist is refused now rather than at the
+// first call.
+func (o *options) resolvePaths() error {
+	var err error
+	if o.dataDir, err = filepath.Abs(o.dataDir); err != nil {
+		return fmt.Errorf("--data-dir=%q: %w", o.dataDir, err)
+	}
+	if o.runtimesDir == "" {
+		return nil
+	}
+	if o.runtimesDir, err = filepath.Abs(o.runtimesDir); err != nil {
+		return fmt.Errorf("--runtimes-dir=%q: %w", o.runtimesDir, err)
+	}
+	if st, err := os.Stat(o.runtimesDir); err != nil || !st.IsDir() {
+		return fmt.Errorf("--runtimes-dir=%q is not a folder: it should hold the built-in runtimes (python/, nodejs/)", o.runtimesDir)
+	}
+	return nil
 }
 
 // findRuntimesDir returns the folder of the built-in runtimes.
