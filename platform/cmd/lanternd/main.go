@@ -11,6 +11,7 @@ import (
 )
 
 func main() {
+	keepSysmonAwake(os.Args)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := newRootCommand(os.Getenv).ExecuteContext(ctx)
 	stop()
