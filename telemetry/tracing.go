@@ -45,19 +45,22 @@ func Propagator() propagation.TextMapPropagator {
 // getenv returns: OTEL_EXPORTER_OTLP_ENDPOINT (or ..._TRACES_ENDPOINT) turns
 // export on, OTEL_EXPORTER_OTLP_PROTOCOL picks grpc or http/protobuf,
 // OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG pick the sampler (default
-// parentbased_traceidratio 0.1). Export is asynchronous with a bounded
-// queue: a down backend never slows calls. Spans with ColdStartAttr are
-// always sampled.
+// parentbased_traceidratio 0.1 when exporting; with no exporter,
+// parentbased_always_off: spans that go nowhere are not recorded, except
+// the cold starts and the calls whose caller sampled them). Export is
+// asynchronous with a bounded queue: a down backend never slows calls.
+// Spans with ColdStartAttr are always sampled.
 func SetupTracing(ctx context.Context, service string, getenv func(string) string) (*Tracing, error) {
-	sampler, err := samplerFromEnv(getenv)
+	endpoint := firstNonEmpty(getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"), getenv("OTEL_EXPORTER_OTLP_ENDPOINT"))
+	exporting := endpoint != "" && getenv("OTEL_TRACES_EXPORTER") != "none"
+	sampler, err := samplerFromEnv(getenv, exporting)
 	if err != nil {
 		return nil, err
 	}
 	res := resource.NewSchemaless(attribute.String("service.name", service))
 	opts := []sdktrace.TracerProviderOption{sdktrace.WithSampler(coldStartSampler{sampler}), sdktrace.WithResource(res)}
 	t := &Tracing{}
-	endpoint := firstNonEmpty(getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"), getenv("OTEL_EXPORTER_OTLP_ENDPOINT"))
-	if endpoint != "" && getenv("OTEL_TRACES_EXPORTER") != "none" {
+	if exporting {
 		protocol := firstNonEmpty(getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"), getenv("OTEL_EXPORTER_OTLP_PROTOCOL"), "grpc")
 		var exp sdktrace.SpanExporter
 		switch protocol {
@@ -79,8 +82,12 @@ func SetupTracing(ctx context.Context, service string, getenv func(string) strin
 	return t, nil
 }
 
-func samplerFromEnv(getenv func(string) string) (sdktrace.Sampler, error) {
-	name := firstNonEmpty(getenv("OTEL_TRACES_SAMPLER"), "parentbased_traceidratio")
+func samplerFromEnv(getenv func(string) string, exporting bool) (sdktrace.Sampler, error) {
+	def := "parentbased_traceidratio"
+	if !exporting {
+		def = "parentbased_always_off"
+	}
+	name := firstNonEmpty(getenv("OTEL_TRACES_SAMPLER"), def)
 	arg := getenv("OTEL_TRACES_SAMPLER_ARG")
 	ratio := 0.1
 	if arg != "" && strings.Contains(name, "traceidratio") {

@@ -2,6 +2,7 @@ package router
 
 import (
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,6 +30,8 @@ type metrics struct {
 	inFlight *prometheus.GaugeVec
 	hits     *prometheus.CounterVec
 	misses   *prometheus.CounterVec
+
+	fns sync.Map // fnKey -> *fnSeries
 }
 
 // newMetrics returns nil when reg is nil: telemetry is off and recording
@@ -72,10 +75,82 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
+// Series are bound once per function and per kind of call, so that the
+// call path does no label hashing and no allocation for them: a map lookup
+// on the function and one on the call's trigger, method and status.
+type (
+	fnKey struct{ ns, name string }
+	// fnSeries are one function's series.
+	fnSeries struct {
+		m            *metrics
+		key          fnKey
+		inFlight     prometheus.Gauge
+		hits, misses prometheus.Counter
+		calls        sync.Map // callKey -> *callSeries
+	}
+	callKey struct {
+		trigger, method string
+		code            int
+	}
+	// callSeries are the series of one kind of call to one function.
+	callSeries struct {
+		calls, errors            prometheus.Counter // errors is nil below 400
+		duration, overhead, size prometheus.Observer
+	}
+)
+
+func (m *metrics) function(ns, name string) *fnSeries {
+	k := fnKey{ns, name}
+	if v, ok := m.fns.Load(k); ok {
+		return v.(*fnSeries)
+	}
+	f := &fnSeries{m: m, key: k,
+		inFlight: m.inFlight.WithLabelValues(ns, name),
+		hits:     m.hits.WithLabelValues(ns, name),
+		misses:   m.misses.WithLabelValues(ns, name),
+	}
+	v, _ := m.fns.LoadOrStore(k, f)
+	return v.(*fnSeries)
+}
+
+func (f *fnSeries) call(trigger, method string, code int) *callSeries {
+	k := callKey{trigger, method, code}
+	if v, ok := f.calls.Load(k); ok {
+		return v.(*callSeries)
+	}
+	m, ns, name := f.m, f.key.ns, f.key.name
+	c := strconv.Itoa(code)
+	cs := &callSeries{
+		calls:    m.calls.WithLabelValues(ns, name, trigger, method, c),
+		duration: m.duration.WithLabelValues(ns, name, trigger, c[:1]+"xx"),
+		overhead: m.overhead.WithLabelValues(ns, name, trigger),
+		size:     m.size.WithLabelValues(ns, name, trigger),
+	}
+	if code >= 400 {
+		cs.errors = m.errors.WithLabelValues(ns, name, trigger, method, c)
+	}
+	v, _ := f.calls.LoadOrStore(k, cs)
+	return v.(*callSeries)
+}
+
+// forget drops a deleted function's series, so that they leave /metrics
+// and memory.
+func (m *metrics) forget(ns, name string) {
+	if m == nil {
+		return
+	}
+	m.fns.Delete(fnKey{ns, name})
+	l := prometheus.Labels{"namespace": ns, "function": name}
+	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
+		m.calls, m.errors, m.duration, m.overhead, m.size, m.inFlight, m.hits, m.misses,
+	} {
+		v.DeletePartialMatch(l)
+	}
+}
+
 // recorder measures one call.
 type recorder struct {
-	m        *metrics
-	fn       *api.Function
+	fn       *fnSeries
 	trigger  string
 	method   string
 	start    time.Time
@@ -87,8 +162,9 @@ func (m *metrics) start(fn *api.Function, trigger, method string) *recorder {
 	if m == nil {
 		return nil
 	}
-	m.inFlight.WithLabelValues(fn.Metadata.Namespace, fn.Metadata.Name).Inc()
-	return &recorder{m: m, fn: fn, trigger: trigger, method: method, start: time.Now()}
+	f := m.function(fn.Metadata.Namespace, fn.Metadata.Name)
+	f.inFlight.Inc()
+	return &recorder{fn: f, trigger: trigger, method: methodLabel(method), start: time.Now()}
 }
 
 // forwarded marks the moment the request leaves for the instance.
@@ -110,18 +186,17 @@ func (r *recorder) done(code int, size int64, sc trace.SpanContext) {
 	if r == nil {
 		return
 	}
-	ns, name := r.fn.Metadata.Namespace, r.fn.Metadata.Name
-	m := r.m
-	m.inFlight.WithLabelValues(ns, name).Dec()
+	f := r.fn
+	f.inFlight.Dec()
 	if r.miss {
-		m.misses.WithLabelValues(ns, name).Inc()
+		f.misses.Inc()
 	} else {
-		m.hits.WithLabelValues(ns, name).Inc()
+		f.hits.Inc()
 	}
-	c := strconv.Itoa(code)
-	m.calls.WithLabelValues(ns, name, r.trigger, methodLabel(r.method), c).Inc()
-	if code >= 400 {
-		m.errors.WithLabelValues(ns, name, r.trigger, methodLabel(r.method), c).Inc()
+	cs := f.call(r.trigger, r.method, code)
+	cs.calls.Inc()
+	if cs.errors != nil {
+		cs.errors.Inc()
 	}
 	total := time.Since(r.start)
 	overhead := total
@@ -132,9 +207,9 @@ func (r *recorder) done(code int, size int64, sc trace.SpanContext) {
 	if sc.IsSampled() {
 		ex = prometheus.Labels{"trace_id": sc.TraceID().String()}
 	}
-	observe(m.duration.WithLabelValues(ns, name, r.trigger, c[:1]+"xx"), total.Seconds(), ex)
-	observe(m.overhead.WithLabelValues(ns, name, r.trigger), overhead.Seconds(), ex)
-	observe(m.size.WithLabelValues(ns, name, r.trigger), float64(size), nil)
+	observe(cs.duration, total.Seconds(), ex)
+	observe(cs.overhead, overhead.Seconds(), ex)
+	cs.size.Observe(float64(size))
 }
 
 func observe(o prometheus.Observer, v float64, ex prometheus.Labels) {

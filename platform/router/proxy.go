@@ -44,10 +44,12 @@ func (s *Server) serveFunction(w http.ResponseWriter, r *http.Request, tgt targe
 	// A caller's trace continues through Lantern; a malformed traceparent
 	// is ignored and starts a new trace.
 	ctx := s.prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-	ctx, span := s.tracer.Start(ctx, "router.request", trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithAttributes(attribute.String("http.request.method", r.Method),
-			attribute.String("lantern.namespace", tgt.ns), attribute.String("lantern.function", tgt.name)))
+	ctx, span := s.tracer.Start(ctx, "router.request", trace.WithSpanKind(trace.SpanKindServer))
 	defer span.End()
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("http.request.method", r.Method),
+			attribute.String("lantern.namespace", tgt.ns), attribute.String("lantern.function", tgt.name))
+	}
 	if sc := span.SpanContext(); sc.HasTraceID() {
 		id := sc.TraceID().String()
 		r.Header.Set(httpx.RequestIDHeader, id)
@@ -66,9 +68,11 @@ func (s *Server) serveFunction(w http.ResponseWriter, r *http.Request, tgt targe
 	rec := s.metrics.start(fn, tgt.trigger, r.Method)
 	defer func() {
 		rec.done(rw.code(), rw.size, span.SpanContext())
-		span.SetAttributes(attribute.Int("http.response.status_code", rw.code()))
-		if rw.code() >= 500 {
-			span.SetStatus(codes.Error, http.StatusText(rw.code()))
+		if span.IsRecording() {
+			span.SetAttributes(attribute.Int("http.response.status_code", rw.code()))
+			if rw.code() >= 500 {
+				span.SetStatus(codes.Error, http.StatusText(rw.code()))
+			}
 		}
 	}()
 	s.callFunction(ctx, rw, r, fn, tgt, rec)
@@ -95,9 +99,11 @@ func (s *Server) callFunction(ctx context.Context, w http.ResponseWriter, r *htt
 	resent := false
 	for attempt := 0; ; attempt++ {
 		timer := time.AfterFunc(fn.Spec.FunctionTimeoutDuration(), func() { cancel(errFunctionTimeout) })
-		actx, aspan := s.tracer.Start(ctx, "router.get_instance")
+		actx, aspan := s.child(ctx, "router.get_instance")
 		be, hit, err := b.acquire(actx, fn)
-		aspan.SetAttributes(attribute.Bool("lantern.cache_hit", hit))
+		if aspan.IsRecording() {
+			aspan.SetAttributes(attribute.Bool("lantern.cache_hit", hit))
+		}
 		if !hit {
 			rec.cacheMiss()
 		}
@@ -113,11 +119,15 @@ func (s *Server) callFunction(ctx context.Context, w http.ResponseWriter, r *htt
 			}
 			return
 		}
-		aspan.SetAttributes(attribute.String("lantern.instance", be.ID))
+		if aspan.IsRecording() {
+			aspan.SetAttributes(attribute.String("lantern.instance", be.ID))
+		}
 		aspan.End()
 		c := &call{fn: fn, be: be, tgt: tgt, timer: timer, rec: rec}
-		pctx, pspan := s.tracer.Start(ctx, "router.proxy", trace.WithSpanKind(trace.SpanKindClient),
-			trace.WithAttributes(attribute.String("lantern.instance", be.ID), attribute.Int("lantern.attempt", attempt)))
+		pctx, pspan := s.child(ctx, "router.proxy", trace.WithSpanKind(trace.SpanKindClient))
+		if pspan.IsRecording() {
+			pspan.SetAttributes(attribute.String("lantern.instance", be.ID), attribute.Int("lantern.attempt", attempt))
+		}
 		s.proxyOnce(pctx, w, r, b, c)
 		if c.err != nil {
 			pspan.SetStatus(codes.Error, c.err.Error())
@@ -144,6 +154,19 @@ func (s *Server) callFunction(ctx context.Context, w http.ResponseWriter, r *htt
 		return
 	}
 }
+
+// child starts a span under the call's span when that one is recorded; an
+// unrecorded call (most of them, at the default sampling) costs no more
+// spans than its own.
+func (s *Server) child(ctx context.Context, name string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
+	if !trace.SpanFromContext(ctx).IsRecording() {
+		return ctx, noSpan
+	}
+	return s.tracer.Start(ctx, name, opts...)
+}
+
+// noSpan is a span that records nothing.
+var noSpan = trace.SpanFromContext(context.Background())
 
 // proxyFailed answers for an attempt that got no response.
 func (s *Server) proxyFailed(w http.ResponseWriter, r *http.Request, ctx context.Context, c *call) {

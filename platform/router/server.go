@@ -125,6 +125,9 @@ func (s *Server) OnChange(ch client.Change) {
 			delete(s.balancers, key)
 		}
 		s.mu.Unlock()
+		if ch.New == nil {
+			s.metrics.forget(md.Namespace, md.Name)
+		}
 		if b == nil {
 			return
 		}
