@@ -8,19 +8,23 @@ import (
 	"github.com/lantern-faas/lantern/platform/internal/version"
 )
 
-// Handler returns the router's HTTP handler.
+// Handler returns the router's HTTP handler. Every response carries
+// X-Lantern-Request-Id: a function call's is its trace ID, set when its
+// span starts; any other answer gets the caller's or a new one.
 func (s *Server) Handler() http.Handler {
-	return httpx.NewRequestIDHandler(http.HandlerFunc(s.serveHTTP))
+	return http.HandlerFunc(s.serveHTTP)
 }
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	switch {
 	case path == "/router-healthz":
+		httpx.SetRequestID(w, r)
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write([]byte("ok\n"))
 		return
 	case path == "/_version":
+		httpx.SetRequestID(w, r)
 		_, _ = w.Write([]byte(version.Version + "\n"))
 		return
 	}
@@ -37,9 +41,12 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			return mm, mm.r != nil
 		})
 	}
-	switch {
-	case m.r != nil:
+	if m.r != nil {
 		s.serveFunction(w, r, target{ns: m.r.ns, name: m.r.function, subpath: m.subpath, params: m.params, trigger: "http"})
+		return
+	}
+	httpx.SetRequestID(w, r)
+	switch {
 	case found:
 		writeError(w, r, httpx.Errorf(http.StatusMethodNotAllowed, "method %s is not routed for %s", r.Method, path))
 	case path == "/" && r.Method == http.MethodGet:

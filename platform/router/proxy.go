@@ -54,6 +54,8 @@ func (s *Server) serveFunction(w http.ResponseWriter, r *http.Request, tgt targe
 		id := sc.TraceID().String()
 		r.Header.Set(httpx.RequestIDHeader, id)
 		w.Header().Set(httpx.RequestIDHeader, id)
+	} else {
+		httpx.SetRequestID(w, r) // tracing is off
 	}
 	fn, _ := retryFresh(ctx, s, func() (*api.Function, bool) {
 		f := s.objs.Function(tgt.ns, tgt.name)
@@ -200,25 +202,33 @@ func (s *Server) removeInstance(id, reason string) {
 // outRequest builds the request sent to the instance.
 func (s *Server) outRequest(ctx context.Context, r *http.Request, c *call) *http.Request {
 	fn := c.fn
-	h := r.Header.Clone()
+	// The caller's headers, sharing their values (nothing changes them),
+	// with room for the ones added below.
+	h := make(http.Header, len(r.Header)+7+len(c.tgt.params))
+	for k, v := range r.Header {
+		h[k] = v
+	}
 	removeHopHeaders(h)
-	h.Del("Expect")
+	delete(h, "Expect")
 	if _, ok := h["User-Agent"]; !ok {
 		h["User-Agent"] = []string{""} // keep Go's default out of it
 	}
+	// The Fission headers functions already read, and nothing more: every
+	// header costs the runtime parsing time on every call. One backing
+	// array holds their values.
+	vals := [...]string{fn.Metadata.Name, fn.Metadata.Namespace, fn.Metadata.UID, fn.Metadata.ResourceVersion, r.URL.RequestURI(), ""}
+	h["X-Fission-Function-Name"] = vals[0:1:1]
+	h["X-Fission-Function-Namespace"] = vals[1:2:2]
+	h["X-Fission-Function-Uid"] = vals[2:3:3]
+	h["X-Fission-Function-Resourceversion"] = vals[3:4:4]
+	h["X-Fission-Full-Url"] = vals[4:5:5]
 	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		if prior := h.Get("X-Forwarded-For"); prior != "" {
+		if prior := r.Header.Get("X-Forwarded-For"); prior != "" {
 			ip = prior + ", " + ip
 		}
-		h.Set("X-Forwarded-For", ip)
+		vals[5] = ip
+		h["X-Forwarded-For"] = vals[5:6:6]
 	}
-	// The Fission headers functions already read, and nothing more: every
-	// header costs the runtime parsing time on every call.
-	h.Set("X-Fission-Function-Name", fn.Metadata.Name)
-	h.Set("X-Fission-Function-Namespace", fn.Metadata.Namespace)
-	h.Set("X-Fission-Function-Uid", fn.Metadata.UID)
-	h.Set("X-Fission-Function-Resourceversion", fn.Metadata.ResourceVersion)
-	h.Set("X-Fission-Full-Url", r.URL.RequestURI())
 	for k, v := range c.tgt.params {
 		h.Set("X-Fission-Params-"+k, v)
 	}

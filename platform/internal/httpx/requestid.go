@@ -20,14 +20,22 @@ func NewID() string {
 // a valid incoming one.
 func NewRequestIDHandler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get(RequestIDHeader)
-		if !validID(id) {
-			id = NewID()
-			r.Header.Set(RequestIDHeader, id)
-		}
-		w.Header().Set(RequestIDHeader, id)
+		SetRequestID(w, r)
 		next.ServeHTTP(w, r)
 	})
+}
+
+// SetRequestID gives the request and its response the caller's request ID,
+// or a new one when the caller sent none (or a malformed one), and returns
+// it.
+func SetRequestID(w http.ResponseWriter, r *http.Request) string {
+	id := r.Header.Get(RequestIDHeader)
+	if !validID(id) {
+		id = NewID()
+		r.Header.Set(RequestIDHeader, id)
+	}
+	w.Header().Set(RequestIDHeader, id)
+	return id
 }
 
 func validID(s string) bool {
