@@ -16,7 +16,9 @@ type dedupeKey struct {
 
 func newDedupe(window int) *dedupe {
 	half := max(window/2, 1)
-	return &dedupe{half: half, cur: make(map[dedupeKey]struct{}, half)}
+	// The maps grow as lines come: sized up front, an idle collector held
+	// 7 MB for a window it never filled.
+	return &dedupe{half: half, cur: map[dedupeKey]struct{}{}}
 }
 
 // check reports whether r was seen, and remembers it. Records without an
@@ -37,7 +39,7 @@ func (d *dedupe) seen(k dedupeKey) bool {
 		return true
 	}
 	if len(d.cur) >= d.half {
-		d.prev, d.cur = d.cur, make(map[dedupeKey]struct{}, d.half)
+		d.prev, d.cur = d.cur, make(map[dedupeKey]struct{}, len(d.cur))
 	}
 	d.cur[k] = struct{}{}
 	return false

@@ -143,6 +143,7 @@ func (s *Server) OnChange(ch client.Change) {
 // ends.
 func (s *Server) Run(ctx context.Context) error {
 	go s.reportActivity(ctx)
+	go s.upstreams.sweep(ctx)
 	backoff := 50 * time.Millisecond
 	for {
 		err := s.instances.WatchInstances(ctx, func(ev api.InstanceEvent) error {

@@ -97,6 +97,48 @@ func (u *upstreams) closeIdle(addr string) {
 	}
 }
 
+// sweep closes the connections idle for longer than idleTimeout, every
+// half of it, until ctx ends: after a burst, the connections it opened
+// would otherwise hold their buffers until an instance goes away.
+func (u *upstreams) sweep(ctx context.Context) {
+	t := time.NewTicker(u.idleTimeout / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			u.sweepOnce(now)
+		}
+	}
+}
+
+// sweepOnce closes the connections idle for longer than idleTimeout at now.
+func (u *upstreams) sweepOnce(now time.Time) {
+	var drop []*upConn
+	u.mu.Lock()
+	for addr, list := range u.idle {
+		keep := list[:0]
+		for _, c := range list {
+			if now.Sub(c.idleSince) < u.idleTimeout {
+				keep = append(keep, c)
+			} else {
+				drop = append(drop, c)
+			}
+		}
+		clear(list[len(keep):])
+		if len(keep) == 0 {
+			delete(u.idle, addr)
+		} else {
+			u.idle[addr] = keep
+		}
+	}
+	u.mu.Unlock()
+	for _, c := range drop {
+		_ = c.Conn.Close()
+	}
+}
+
 // roundTrip writes req on c and reads the response head. The connection is
 // interrupted when ctx ends, including while the caller reads the body;
 // call the returned stop once done with the connection.

@@ -272,7 +272,7 @@ func (b *bench) measure(ctx context.Context, bin, runtimes, out, hello string) (
 		m.took, m.foreign = took, foreign
 	}
 
-	time.Sleep(3 * time.Second) // idle
+	time.Sleep(10 * time.Second) // idle: lanternd gives memory back once quiet for 2-4 s
 	if err := sample("idle after the run"); err != nil {
 		return err
 	}

@@ -322,7 +322,7 @@ func writeReport(path string, r *results, rows []row, plots []string) error {
 - **Throughput**: closed loop with %d goroutines sharing one keep-alive transport, direct, bare proxy and router in turn for %d rounds of %s, counting 200s with the hello body. The function has requestsPerPod %d and concurrency 1, so every path hits one Python process.
 - **Burst**: %d simultaneous first calls to a fresh function (requestsPerPod 1), on connections opened beforehand; %d functions, %s apart. Right after the last burst, one more fresh function is called once; then the harness waits until lanternd and its instances use under 5 %% of a CPU and deletes these functions.
 - **High concurrency**: %d connections in a closed loop for %s on one function with requestsPerPod 100 (concurrency 500), after one warm-up call, so it scales out during the run.
-- **Memory**: VmRSS of the lanternd process from /proc (instances are separate processes), 1 s after start and 3 s after the load.
+- **Memory**: VmRSS of the lanternd process from /proc (instances are separate processes), 1 s after start and 10 s after the load (lanternd returns free memory to the OS once it has been quiet for 2-4 s).
 `, m.CPUs, poolsize, p.coldN, p.coldGap, p.freshN, p.warmCalls, p.warmBatch, p.tputConns, p.tputRounds, p.tputDur, p.tputConns,
 		p.burstWidth, p.burstFns, p.burstGap, p.hiConns, p.hiDur)
 

@@ -113,6 +113,7 @@ func roleCommand(o *options, name, short string, run func(cmd *cobra.Command, o 
 			if err := o.resolvePaths(); err != nil {
 				return err
 			}
+			go trimWhenIdle(cmd.Context(), 2*time.Second, 4<<20, logger)
 			return run(cmd, o, logger)
 		},
 	}
