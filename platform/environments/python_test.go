@@ -1,6 +1,12 @@
 package environments_test
 
 import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -117,5 +123,68 @@ func TestPython_Werkzeug(t *testing.T) {
 	want := []string{start, end} // framed on stdout, the stream the function printed on
 	if got := markerLines(inst.logs.String()); !slices.Equal(got, want) {
 		t.Errorf("marker lines = %q, want %q", got, want)
+	}
+}
+
+// TestPython_RequestHeaders sends header blocks by hand: the runtime's own
+// header parser must give the function what pywsgi's default gave, and
+// refuse what HTTP forbids with 400.
+func TestPython_RequestHeaders(t *testing.T) {
+	t.Parallel()
+	userfunc, path := fixture(t, "python/headers.py")
+	inst := startPython(t, userfunc)
+	inst.mustSpecialize(t, path, "")
+	addr := strings.TrimPrefix(inst.base, "http://")
+
+	raw := func(head string) (int, string) {
+		t.Helper()
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.WriteString(c, head); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("reading the answer to %q: %v", head, err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+
+	status, body := raw("POST /x HTTP/1.1\r\nHost: fn\r\nX-Fission-Function-Name: hello\r\nX-Tight:v\r\n" +
+		"X-Folded: a\r\n  b\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi")
+	if status != http.StatusOK {
+		t.Fatalf("status %d, body %s", status, body)
+	}
+	var got map[string]string
+	if err := json.Unmarshal([]byte(body), &got); err != nil {
+		t.Fatalf("%v: %s", err, body)
+	}
+	want := map[string]string{
+		"HTTP_HOST": "fn", "HTTP_X_FISSION_FUNCTION_NAME": "hello", "HTTP_X_TIGHT": "v",
+		"HTTP_X_FOLDED": "a\r\n  b", "CONTENT_TYPE": "text/plain", "CONTENT_LENGTH": "2", "HTTP_CONNECTION": "close",
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("the function saw\n%v\nwant\n%v", got, want)
+	}
+
+	many := strings.Builder{}
+	for i := range 101 {
+		fmt.Fprintf(&many, "X-H%d: v\r\n", i)
+	}
+	for name, head := range map[string]string{
+		"no colon":         "GET / HTTP/1.1\r\nHost: fn\r\nNoColon\r\n\r\n",
+		"space before ':'": "GET / HTTP/1.1\r\nHost: fn\r\nX-A : v\r\n\r\n",
+		"101 headers":      "GET / HTTP/1.1\r\n" + many.String() + "\r\n",
+		"line too long":    "GET / HTTP/1.1\r\nX-Long: " + strings.Repeat("a", 70000) + "\r\n\r\n",
+	} {
+		if status, body := raw(head); status != http.StatusBadRequest {
+			t.Errorf("%s: status %d, want 400; body %q", name, status, body)
+		}
 	}
 }

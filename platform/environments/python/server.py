@@ -403,10 +403,80 @@ def listen(host, port):
     return sock
 
 
-def new_gevent_server(app, host, port):
-    from gevent.pywsgi import WSGIServer
+# Limits of a request's header block, as http.client applies them.
+MAX_HEADER_LINE = 65536
+MAX_HEADERS = 100
 
-    return WSGIServer(listen(host, port), app, log=None)
+
+class RequestHeaders:
+    """A request's headers with the interface gevent's WSGIHandler reads
+    (headers, get, getheader, typeheader, status, del), parsed by splitting
+    lines. pywsgi's default goes through the email package, which cost
+    about 3 µs per header on every call: a fifth of a hello world's time
+    with the headers the router adds."""
+
+    __slots__ = ("headers", "_first", "status")
+
+    def __init__(self, fp, *_):
+        self.headers = []  # "Name: value\r\n", continuation lines kept as sent
+        self._first = {}  # lowercase name -> first value, as email.message.get
+        self.status = ""
+        while True:
+            line = fp.readline(MAX_HEADER_LINE + 1)
+            if len(line) > MAX_HEADER_LINE:
+                self.status = "Line too long"
+                return
+            if line in (b"\r\n", b"\n", b""):
+                return
+            if len(self.headers) >= MAX_HEADERS:
+                self.status = f"more than {MAX_HEADERS} headers"
+                return
+            text = line.decode("latin-1")
+            if text[:1] in " \t":
+                if not self.headers:
+                    self.status = "continuation line before any header"
+                    return
+                self.headers.append(text)
+                continue
+            name, sep, value = text.partition(":")
+            if not sep or not name or name != name.strip():
+                self.status = f"malformed header line {text.rstrip()!r}"
+                return
+            self.headers.append(text)
+            self._first.setdefault(name.lower(), value.strip())
+
+    def get(self, name, default=None):
+        return self._first.get(name.lower(), default)
+
+    getheader = get
+
+    @property
+    def typeheader(self):
+        return self._first.get("content-type")
+
+    def __delitem__(self, name):
+        key = name.lower()
+        self._first.pop(key, None)
+        kept, dropping = [], False
+        for line in self.headers:
+            if line[:1] in " \t":
+                if not dropping:
+                    kept.append(line)
+                continue
+            dropping = line.partition(":")[0].lower() == key
+            if not dropping:
+                kept.append(line)
+        self.headers = kept
+
+
+def new_gevent_server(app, host, port):
+    from gevent.pywsgi import WSGIHandler, WSGIServer
+
+    class Handler(WSGIHandler):
+        def MessageClass(self, fp, *args):  # noqa: N802 (pywsgi's name)
+            return RequestHeaders(fp, *args)
+
+    return WSGIServer(listen(host, port), app, log=None, handler_class=Handler)
 
 
 def new_werkzeug_server(app, host, port):
