@@ -26,6 +26,7 @@ var resources = map[string]string{
 	api.KindEnvironment: "environments",
 	api.KindFunction:    "functions",
 	api.KindHTTPTrigger: "httptriggers",
+	api.KindTimeTrigger: "timetriggers",
 }
 
 func objPath(kind, ns, name string) string {
@@ -82,6 +83,12 @@ func (c *Controller) ListFunctions(ctx context.Context, ns string) ([]api.Functi
 func (c *Controller) ListHTTPTriggers(ctx context.Context, ns string) ([]api.HTTPTrigger, error) {
 	var out []api.HTTPTrigger
 	return out, c.do(ctx, http.MethodGet, listPath(api.KindHTTPTrigger, ns), nil, &out)
+}
+
+// ListTimeTriggers lists timers; ns "" lists every namespace.
+func (c *Controller) ListTimeTriggers(ctx context.Context, ns string) ([]api.TimeTrigger, error) {
+	var out []api.TimeTrigger
+	return out, c.do(ctx, http.MethodGet, listPath(api.KindTimeTrigger, ns), nil, &out)
 }
 
 // Package downloads a function's package. The caller closes the reader and
