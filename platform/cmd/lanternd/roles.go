@@ -74,6 +74,11 @@ func runAll(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 	}
 	defer shipper.Close()
 	captureOutput(pm, capture)
+	tm, err := newTimer(o, "http://"+routerLn.Addr().String(), inf, logger, tel)
+	if err != nil {
+		return err
+	}
+	g.Go(func() error { return tm.Run(gctx) })
 	g.Go(func() error { return serve(gctx, apiLn, tel.withMetrics(ctrl.Handler()), logger) })
 	g.Go(func() error { return inf.Run(gctx) })
 	g.Go(func() error { return pm.Run(gctx) })

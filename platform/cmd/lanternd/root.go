@@ -23,6 +23,7 @@ type options struct {
 	poolmgrAddr   string
 	controllerURL string
 	poolmgrURL    string
+	routerURL     string
 	runtimesDir   string
 	logFormat     string
 	logLevel      string
@@ -51,7 +52,7 @@ func newRootCommand(getenv func(string) string) *cobra.Command {
 	o := &options{getenv: getenv}
 	root := &cobra.Command{
 		Use:           "lanternd",
-		Short:         "Lantern server: controller, poolmgr and router",
+		Short:         "Lantern server: controller, poolmgr, router and triggers",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version.Version,
@@ -63,13 +64,14 @@ func newRootCommand(getenv func(string) string) *cobra.Command {
 	pf.StringVar(&o.poolmgrAddr, "poolmgr-addr", envOr(getenv, "LANTERN_POOLMGR_ADDR", "127.0.0.1:8890"), "poolmgr listen address (separate roles only)")
 	pf.StringVar(&o.controllerURL, "controller-url", envOr(getenv, "LANTERN_CONTROLLER_URL", "http://127.0.0.1:8889"), "controller API URL (poolmgr and router roles)")
 	pf.StringVar(&o.poolmgrURL, "poolmgr-url", envOr(getenv, "LANTERN_POOLMGR_URL", "http://127.0.0.1:8890"), "poolmgr URL (router role)")
+	pf.StringVar(&o.routerURL, "router-url", envOr(getenv, "LANTERN_ROUTER_URL", "http://127.0.0.1:8888"), "router URL that triggers call functions through (timer role)")
 	pf.StringVar(&o.runtimesDir, "runtimes-dir", getenv("LANTERN_RUNTIMES_DIR"), "folder holding the built-in runtimes (python/, nodejs/); found next to the binary or in the working tree when empty")
 	pf.StringVar(&o.logFormat, "log-format", envOr(getenv, "LANTERN_LOG_FORMAT", "json"), "log format: json or text")
 	pf.StringVar(&o.logLevel, "log-level", envOr(getenv, "LANTERN_LOG_LEVEL", "info"), "log level: debug, info, warn, error")
 	pf.Int64Var(&o.maxBodyBytes, "max-body-bytes", 32<<20, "largest request body the router passes to a function")
 	pf.Int64Var(&o.maxCodeBytes, "max-code-bytes", 64<<20, "largest function package the controller accepts")
 	pf.DurationVar(&o.queueTimeout, "queue-timeout", 30*time.Second, "how long a request waits for a function at its concurrency before 429")
-	pf.StringVar(&o.metricsAddr, "metrics-addr", envOr(getenv, "LANTERN_METRICS_ADDR", "127.0.0.1:8892"), "router role: where /metrics is served (other roles serve it on their own address)")
+	pf.StringVar(&o.metricsAddr, "metrics-addr", envOr(getenv, "LANTERN_METRICS_ADDR", "127.0.0.1:8892"), "router and trigger roles: where /metrics (and /healthz for trigger roles) is served; other roles serve it on their own address")
 	pf.StringVar(&o.logsForwardAddr, "logs-forward-addr", getenv("LANTERN_LOGS_FORWARD_ADDR"), "forward-protocol address of the log collector: where the logger role listens and the poolmgr ships (default 127.0.0.1:24224; all: a free port)")
 	pf.StringVar(&o.loggerAddr, "logger-addr", envOr(getenv, "LANTERN_LOGGER_ADDR", "127.0.0.1:8891"), "logger role: logs query API listen address")
 	pf.StringVar(&o.loggerURL, "logger-url", envOr(getenv, "LANTERN_LOGGER_URL", "http://127.0.0.1:8891"), "controller role: the logger role's URL, for log queries")
@@ -88,6 +90,7 @@ func newRootCommand(getenv func(string) string) *cobra.Command {
 		roleCommand(o, "controller", "Run the controller (REST API and state)", runController),
 		roleCommand(o, "poolmgr", "Run the pool manager (warm pools, specialization, reaping)", runPoolmgr),
 		roleCommand(o, "router", "Run the router (HTTP triggers to instances)", runRouter),
+		roleCommand(o, "timer", "Run the timer (TimeTriggers: functions called on cron schedules)", runTimer),
 		roleCommand(o, "logger", "Run the log collector (forward protocol in, InfluxDB or embedded store, query API)", runLogger),
 		envBinaryCommand(getenv),
 	)
