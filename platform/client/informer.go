@@ -22,6 +22,7 @@ type Informer struct {
 	fns      map[NamespacedName]*api.Function
 	triggers map[NamespacedName]*api.HTTPTrigger
 	timers   map[NamespacedName]*api.TimeTrigger
+	mqts     map[NamespacedName]*api.MessageQueueTrigger
 	handlers []func(Change)
 	synced   chan struct{}
 	once     sync.Once
@@ -45,6 +46,7 @@ func NewInformer(c *Controller, logger *slog.Logger) *Informer {
 		c: c, logger: logger, synced: make(chan struct{}),
 		envs: map[NamespacedName]*api.Environment{}, fns: map[NamespacedName]*api.Function{},
 		triggers: map[NamespacedName]*api.HTTPTrigger{}, timers: map[NamespacedName]*api.TimeTrigger{},
+		mqts: map[NamespacedName]*api.MessageQueueTrigger{},
 	}
 }
 
@@ -120,6 +122,8 @@ func decodeObject(ev api.Event) (api.Object, NamespacedName, bool) {
 		obj = &api.HTTPTrigger{}
 	case api.KindTimeTrigger:
 		obj = &api.TimeTrigger{}
+	case api.KindMessageQueueTrigger:
+		obj = &api.MessageQueueTrigger{}
 	default:
 		return nil, NamespacedName{}, false
 	}
@@ -145,7 +149,7 @@ func (i *Informer) resync(events []api.Event) {
 		i.set(ev.Kind, key, obj)
 	}
 	// Objects deleted while disconnected.
-	for _, kind := range []string{api.KindEnvironment, api.KindFunction, api.KindHTTPTrigger, api.KindTimeTrigger} {
+	for _, kind := range []string{api.KindEnvironment, api.KindFunction, api.KindHTTPTrigger, api.KindTimeTrigger, api.KindMessageQueueTrigger} {
 		for _, key := range i.keys(kind) {
 			if !seen[kind][key] {
 				i.set(kind, key, nil)
@@ -180,6 +184,8 @@ func (i *Informer) set(kind string, key NamespacedName, obj api.Object) {
 		old = swap(i.triggers, key, obj)
 	case api.KindTimeTrigger:
 		old = swap(i.timers, key, obj)
+	case api.KindMessageQueueTrigger:
+		old = swap(i.mqts, key, obj)
 	}
 	i.mu.Unlock()
 	if old == nil && obj == nil {
@@ -228,6 +234,10 @@ func (i *Informer) keys(kind string) []NamespacedName {
 		for k := range i.timers {
 			out = append(out, k)
 		}
+	case api.KindMessageQueueTrigger:
+		for k := range i.mqts {
+			out = append(out, k)
+		}
 	}
 	return out
 }
@@ -274,6 +284,17 @@ func (i *Informer) TimeTriggers() []*api.TimeTrigger {
 	defer i.mu.RUnlock()
 	out := make([]*api.TimeTrigger, 0, len(i.timers))
 	for _, t := range i.timers {
+		out = append(out, t)
+	}
+	return out
+}
+
+// MessageQueueTriggers returns every message queue trigger.
+func (i *Informer) MessageQueueTriggers() []*api.MessageQueueTrigger {
+	i.mu.RLock()
+	defer i.mu.RUnlock()
+	out := make([]*api.MessageQueueTrigger, 0, len(i.mqts))
+	for _, t := range i.mqts {
 		out = append(out, t)
 	}
 	return out

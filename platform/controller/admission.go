@@ -121,6 +121,8 @@ func functionOf(obj api.Object) string {
 		return t.Spec.FunctionRef.Name
 	case *api.TimeTrigger:
 		return t.Spec.FunctionRef.Name
+	case *api.MessageQueueTrigger:
+		return t.Spec.FunctionRef.Name
 	}
 	return ""
 }
@@ -148,14 +150,19 @@ func (c *Controller) functionInUse(ctx context.Context, obj api.Object) error {
 	if err != nil {
 		return err
 	}
-	var users, hints []string
-	if len(routes) > 0 {
-		users = append(users, "route(s) "+strings.Join(routes, ", "))
-		hints = append(hints, "'lantern route delete --name ...'")
+	mqts, err := referrers(ctx, c.store, m.Namespace, func(t *api.MessageQueueTrigger) bool { return uses(t.Spec.FunctionRef) })
+	if err != nil {
+		return err
 	}
-	if len(timers) > 0 {
-		users = append(users, "timer(s) "+strings.Join(timers, ", "))
-		hints = append(hints, "'lantern timer delete --name ...'")
+	var users, hints []string
+	for _, u := range []struct {
+		names      []string
+		what, verb string
+	}{{routes, "route(s)", "route"}, {timers, "timer(s)", "timer"}, {mqts, "message queue trigger(s)", "mqt"}} {
+		if len(u.names) > 0 {
+			users = append(users, u.what+" "+strings.Join(u.names, ", "))
+			hints = append(hints, "'lantern "+u.verb+" delete --name ...'")
+		}
 	}
 	if len(users) == 0 {
 		return nil

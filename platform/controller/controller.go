@@ -112,10 +112,13 @@ func (c *Controller) routes() *echo.Echo {
 		admit: c.admitTrigger}
 	timers := &kind[api.TimeTrigger, *api.TimeTrigger]{c: c, name: api.KindTimeTrigger, resource: "timetriggers",
 		admit: c.admitTimer}
+	mqts := &kind[api.MessageQueueTrigger, *api.MessageQueueTrigger]{c: c, name: api.KindMessageQueueTrigger,
+		resource: "messagequeuetriggers", admit: c.admitTrigger}
 	envs.register(e)
 	fns.register(e)
 	trs.register(e)
 	timers.register(e)
+	mqts.register(e)
 	e.GET("/v1/namespaces/:ns/functions/:name/package", c.getPackage)
 	e.GET("/v1/namespaces/:ns/functions/:name/coldstarts", c.getColdStarts)
 	e.GET("/v1/namespaces/:ns/functions/:name/logs", c.getLogs)
