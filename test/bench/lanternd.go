@@ -95,7 +95,7 @@ func startLanternd(ctx context.Context, bin, runtimesDir, logPath string, extra 
 		return nil, err
 	}
 	args := append([]string{"all", "--data-dir", dataDir, "--api-addr", apiAddr, "--router-addr", routerAddr,
-		"--runtimes-dir", runtimesDir, "--log-format", "text", "--log-level", "warn"}, extra...)
+		"--runtimes-dir", runtimesDir, "--log-format", "text", "--log-level", "warn", "--nats-addr", "127.0.0.1:0"}, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	p, err := startProc(cmd)

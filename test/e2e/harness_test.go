@@ -247,7 +247,7 @@ func (l *lanternd) startProcs() error {
 		add("router", l.RouterURL+"/router-healthz", "router", "--router-addr", l.routerAddr, "--controller-url", l.APIURL,
 			"--poolmgr-url", l.PoolmgrURL)
 	} else {
-		add("lanternd", "", "all", "--data-dir", l.dataDir, "--api-addr", l.apiAddr, "--router-addr", l.routerAddr)
+		add("lanternd", "", "all", "--data-dir", l.dataDir, "--api-addr", l.apiAddr, "--router-addr", l.routerAddr, "--nats-addr", "127.0.0.1:0")
 	}
 	for _, s := range specs {
 		logPath := filepath.Join(dir, fmt.Sprintf("%s-%d.log", s.name, l.gen))

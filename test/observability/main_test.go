@@ -119,7 +119,7 @@ func startPlatform() (p *platform, err error) {
 		pr, err := startProc("lanternd", filepath.Join(dir, fmt.Sprintf("lanternd-%d.log", attempt)), filepath.Join(p.bin, "lanternd"),
 			"all", "--data-dir", filepath.Join(dir, "data"), "--api-addr", addrs[0], "--router-addr", addrs[1],
 			"--runtimes-dir", filepath.Join(repoRoot, "platform", "environments"), "--log-format", "text",
-			"--reap-interval", "200ms")
+			"--reap-interval", "200ms", "--nats-addr", "127.0.0.1:0")
 		return pr, []string{p.apiURL + "/healthz", p.routerURL + "/router-healthz"}, err
 	})
 	if err != nil {

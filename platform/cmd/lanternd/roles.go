@@ -79,7 +79,16 @@ func runAll(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 		return err
 	}
 	g.Go(func() error { return tm.Run(gctx) })
-	g.Go(func() error { return serve(gctx, apiLn, tel.withMetrics(ctrl.Handler()), logger) })
+	mqt, closeMQT, err := newMQTrigger(o, "http://"+routerLn.Addr().String(), inf, logger, tel)
+	if err != nil {
+		return err
+	}
+	defer closeMQT()
+	g.Go(func() error { return mqt.Run(gctx) })
+	apiMux := http.NewServeMux()
+	apiMux.Handle(mqtStatusPath, mqtStatusHandler(mqt))
+	apiMux.Handle("/", ctrl.Handler())
+	g.Go(func() error { return serve(gctx, apiLn, tel.withMetrics(apiMux), logger) })
 	g.Go(func() error { return inf.Run(gctx) })
 	g.Go(func() error { return pm.Run(gctx) })
 	g.Go(func() error { return rt.Run(gctx) })

@@ -24,17 +24,23 @@ type options struct {
 	controllerURL string
 	poolmgrURL    string
 	routerURL     string
-	runtimesDir   string
-	logFormat     string
-	logLevel      string
-	maxBodyBytes  int64
-	maxCodeBytes  int64
-	queueTimeout  time.Duration
-	reapInterval  time.Duration
-	metricsAddr   string
-	telemetry     bool
-	pprofAddr     string
-	procs         int
+
+	natsURL        string
+	natsAddr       string
+	mqtConcurrency int
+	mqtAckWait     time.Duration
+	mqtRetryDelay  time.Duration
+	runtimesDir    string
+	logFormat      string
+	logLevel       string
+	maxBodyBytes   int64
+	maxCodeBytes   int64
+	queueTimeout   time.Duration
+	reapInterval   time.Duration
+	metricsAddr    string
+	telemetry      bool
+	pprofAddr      string
+	procs          int
 
 	logsForwardAddr string
 	loggerAddr      string
@@ -64,7 +70,12 @@ func newRootCommand(getenv func(string) string) *cobra.Command {
 	pf.StringVar(&o.poolmgrAddr, "poolmgr-addr", envOr(getenv, "LANTERN_POOLMGR_ADDR", "127.0.0.1:8890"), "poolmgr listen address (separate roles only)")
 	pf.StringVar(&o.controllerURL, "controller-url", envOr(getenv, "LANTERN_CONTROLLER_URL", "http://127.0.0.1:8889"), "controller API URL (poolmgr and router roles)")
 	pf.StringVar(&o.poolmgrURL, "poolmgr-url", envOr(getenv, "LANTERN_POOLMGR_URL", "http://127.0.0.1:8890"), "poolmgr URL (router role)")
-	pf.StringVar(&o.routerURL, "router-url", envOr(getenv, "LANTERN_ROUTER_URL", "http://127.0.0.1:8888"), "router URL that triggers call functions through (timer role)")
+	pf.StringVar(&o.routerURL, "router-url", envOr(getenv, "LANTERN_ROUTER_URL", "http://127.0.0.1:8888"), "router URL that triggers call functions through (timer and mqtrigger roles)")
+	pf.StringVar(&o.natsURL, "nats-url", getenv("LANTERN_NATS_URL"), "NATS server (with JetStream) of message queue triggers; empty: run an embedded one with its store under --data-dir")
+	pf.StringVar(&o.natsAddr, "nats-addr", envOr(getenv, "LANTERN_NATS_ADDR", "127.0.0.1:4222"), "where the embedded NATS server (no --nats-url) listens for clients")
+	pf.IntVar(&o.mqtConcurrency, "mqt-concurrency", 64, "messages of one message queue trigger handled at once")
+	pf.DurationVar(&o.mqtAckWait, "mqt-ack-wait", 30*time.Second, "how long the broker waits for news of a message before delivering it again (after a crash)")
+	pf.DurationVar(&o.mqtRetryDelay, "mqt-retry-delay", 200*time.Millisecond, "delay before the first retry of a failed message; it doubles with each retry, up to 30s")
 	pf.StringVar(&o.runtimesDir, "runtimes-dir", getenv("LANTERN_RUNTIMES_DIR"), "folder holding the built-in runtimes (python/, nodejs/); found next to the binary or in the working tree when empty")
 	pf.StringVar(&o.logFormat, "log-format", envOr(getenv, "LANTERN_LOG_FORMAT", "json"), "log format: json or text")
 	pf.StringVar(&o.logLevel, "log-level", envOr(getenv, "LANTERN_LOG_LEVEL", "info"), "log level: debug, info, warn, error")
@@ -91,6 +102,7 @@ func newRootCommand(getenv func(string) string) *cobra.Command {
 		roleCommand(o, "poolmgr", "Run the pool manager (warm pools, specialization, reaping)", runPoolmgr),
 		roleCommand(o, "router", "Run the router (HTTP triggers to instances)", runRouter),
 		roleCommand(o, "timer", "Run the timer (TimeTriggers: functions called on cron schedules)", runTimer),
+		roleCommand(o, "mqtrigger", "Run the message queue triggers (NATS JetStream): functions called for every message of a topic", runMQTrigger),
 		roleCommand(o, "logger", "Run the log collector (forward protocol in, InfluxDB or embedded store, query API)", runLogger),
 		envBinaryCommand(getenv),
 	)
