@@ -39,14 +39,25 @@ type handler struct {
 	broker Broker
 	log    *slog.Logger
 	sem    chan struct{}
-	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	stopped bool
+	wg      sync.WaitGroup
 }
 
 // handle runs a message in its own goroutine once a slot is free; it is
 // called from the broker's delivery goroutine, which the wait slows down.
+// Messages that arrive after stop are left to be delivered again.
 func (h *handler) handle(msg Message) {
 	h.sem <- struct{}{}
+	h.mu.Lock()
+	if h.stopped {
+		h.mu.Unlock()
+		<-h.sem
+		return
+	}
 	h.wg.Add(1)
+	h.mu.Unlock()
 	go func() {
 		defer func() {
 			<-h.sem
@@ -54,6 +65,14 @@ func (h *handler) handle(msg Message) {
 		}()
 		h.process(msg)
 	}()
+}
+
+// stop waits for the messages being handled; later ones are not.
+func (h *handler) stop() {
+	h.mu.Lock()
+	h.stopped = true
+	h.mu.Unlock()
+	h.wg.Wait()
 }
 
 // process calls the function for one message and settles the message.
@@ -74,9 +93,9 @@ func (h *handler) process(msg Message) {
 	m.metrics.started(ns, name)
 	defer m.metrics.finished(ns, name)
 	stop := h.keepAlive(msg)
+	defer stop()
 	res, err := m.caller.Call(ctx, client.Call{Namespace: ns, Function: fn, Method: http.MethodPost, Trigger: "mqt",
 		Header: h.callHeader(id, attempt), Body: msg.Data()})
-	stop()
 	reason := ""
 	switch {
 	case err != nil:
@@ -154,10 +173,22 @@ func (h *handler) callHeader(id string, attempt int) http.Header {
 	return hdr
 }
 
+// publish publishes out, trying again for up to AckWait while the broker
+// does not take it (it may be restarting), so that the function is not
+// called again for a message it already answered.
 func (h *handler) publish(topic string, out Outgoing) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return h.broker.Publish(ctx, topic, out)
+	deadline := time.Now().Add(h.m.cfg.AckWait)
+	delay := 100 * time.Millisecond
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := h.broker.Publish(ctx, topic, out)
+		cancel()
+		if err == nil || time.Now().Add(delay).After(deadline) {
+			return err
+		}
+		time.Sleep(delay)
+		delay = min(2*delay, 2*time.Second)
+	}
 }
 
 // backoff is the delay before the retry that follows attempt.

@@ -288,7 +288,7 @@ func (m *Manager) consume(ctx context.Context, t *api.MessageQueueTrigger) {
 		select {
 		case <-ctx.Done():
 			cons.Stop()
-			h.wg.Wait()
+			h.stop()
 			return
 		case <-tick.C:
 			lctx, cancel := context.WithTimeout(ctx, m.cfg.LagInterval)

@@ -278,18 +278,43 @@ func TestManager_ErrorTopicAfterMaxRetries(t *testing.T) {
 	}
 }
 
-func TestManager_PublishFailureRedelivers(t *testing.T) {
-	b := newFakeBroker()
-	b.failPublish = 1
-	c := &fakeCaller{status: func(int, client.Call) int { return 200 }}
-	_ = startManager(t, newTrigger("nats", 0), b, c)
-	waitSubscribed(t, b)
-	msg := newMessage("3", "x")
-	b.deliver(msg)
-	waitAck(t, msg)
-	if c.count() != 2 || msg.acks != 1 || len(b.topic("orders.done")) != 1 {
-		t.Fatalf("calls %d, acks %d, responses %d; want the message handled again after the failed publish", c.count(), msg.acks, len(b.topic("orders.done")))
-	}
+func TestManager_PublishFailure(t *testing.T) {
+	t.Run("RetriedWithoutCallingAgain", func(t *testing.T) {
+		b := newFakeBroker()
+		b.failPublish = 2
+		c := &fakeCaller{status: func(int, client.Call) int { return 200 }}
+		_ = startManager(t, newTrigger("nats", 0), b, c)
+		waitSubscribed(t, b)
+		msg := newMessage("3", "x")
+		b.deliver(msg)
+		waitAck(t, msg)
+		if c.count() != 1 || msg.acks != 1 || len(b.topic("orders.done")) != 1 {
+			t.Fatalf("calls %d, acks %d, responses %d; want one call whose answer is published on a later try", c.count(), msg.acks, len(b.topic("orders.done")))
+		}
+	})
+	t.Run("RedeliveredWhenTheBrokerStaysAway", func(t *testing.T) {
+		b := newFakeBroker()
+		b.failPublish = 1000
+		c := &fakeCaller{status: func(int, client.Call) int { return 200 }}
+		objs := &fakeObjects{ts: []*api.MessageQueueTrigger{newTrigger("nats", 0)}, synced: make(chan struct{})}
+		close(objs.synced)
+		m := New(Config{RetryDelay: time.Millisecond, AckWait: 300 * time.Millisecond}, map[string]Broker{"nats": b}, objs, c, nil)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() { _ = m.Run(ctx) }()
+		waitSubscribed(t, b)
+		msg := newMessage("4", "x")
+		b.deliver(msg)
+		deadline := time.Now().Add(5 * time.Second)
+		for c.count() < 2 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		msg.mu.Lock()
+		defer msg.mu.Unlock()
+		if c.count() < 2 || msg.acks != 0 {
+			t.Fatalf("calls %d, acks %d; want the message delivered again, never acknowledged", c.count(), msg.acks)
+		}
+	})
 }
 
 func TestManager_Status(t *testing.T) {
