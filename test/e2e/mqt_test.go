@@ -364,3 +364,49 @@ func TestMQT_RestartsLoseNothing(t *testing.T) {
 	}
 	t.Logf("%d messages, %d calls of the function for %d of them more than once (at least once)", total, len(readRecords(t, calls)), redelivered)
 }
+
+// TestMQT_EmbeddedNATS uses lanternd's embedded NATS server (no
+// --nats-url): users publish to it on --nats-addr, and its streams and the
+// trigger's consumer survive a lanternd restart (store under --data-dir),
+// with no message handled twice.
+func TestMQT_EmbeddedNATS(t *testing.T) {
+	t.Parallel()
+	natsAddr := freeAddr(t)
+	l := startAll(t, "--nats-addr", natsAddr)
+	calls := recordFunction(t, l)
+	l.mustLantern(t, "mqt", "create", "--name", "emb", "--function", "record", "--topic", "emb", "--resptopic", "emb.done")
+	waitMQTReady(t, l, "emb")
+	nc := connectNATS(t, "nats://"+natsAddr)
+	if err := nc.publish("emb", []byte(`{"id":"before"}`)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, 200*time.Millisecond, "the first message handled", func() error {
+		if attempts(t, calls)["before"] != 1 {
+			return fmt.Errorf("calls %v", attempts(t, calls))
+		}
+		return nil
+	})
+	l.Restart()
+	if err := nc.publish("emb", []byte(`{"id":"after"}`)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, 200*time.Millisecond, "the second message handled", func() error {
+		if a := attempts(t, calls); a["after"] != 1 || a["before"] != 1 {
+			return fmt.Errorf("calls %v, want before and after once each", a)
+		}
+		return nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := nc.js.StreamNameBySubject(ctx, "emb.done")
+	if err != nil {
+		t.Fatalf("no stream keeps the answers: %v", err)
+	}
+	s, err := nc.js.Stream(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := bySubject(messages(t, s))["emb.done"]; got["before"] != 1 || got["after"] != 1 {
+		t.Errorf("answers %v, want before and after once each", got)
+	}
+}
