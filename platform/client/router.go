@@ -55,6 +55,8 @@ type Call struct {
 	Namespace, Function string
 	// Method defaults to POST; Subpath to "/".
 	Method, Subpath string
+	// Query is the raw query string, without '?'.
+	Query string
 	// Trigger is the kind of trigger, sent in TriggerHeader.
 	Trigger string
 	// Header is sent as is; a RequestIDHeader in it is kept.
@@ -82,6 +84,9 @@ func (r *Router) Call(ctx context.Context, c Call) (Result, error) {
 		sub = "/" + sub
 	}
 	u := r.url + "/fn/" + url.PathEscape(c.Namespace) + "/" + url.PathEscape(c.Function) + sub
+	if c.Query != "" {
+		u += "?" + c.Query
+	}
 	req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(c.Body))
 	if err != nil {
 		return Result{}, err
