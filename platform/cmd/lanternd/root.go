@@ -30,17 +30,23 @@ type options struct {
 	mqtConcurrency int
 	mqtAckWait     time.Duration
 	mqtRetryDelay  time.Duration
-	runtimesDir    string
-	logFormat      string
-	logLevel       string
-	maxBodyBytes   int64
-	maxCodeBytes   int64
-	queueTimeout   time.Duration
-	reapInterval   time.Duration
-	metricsAddr    string
-	telemetry      bool
-	pprofAddr      string
-	procs          int
+
+	asyncAddr        string
+	asyncURL         string
+	asyncMaxAttempts int
+	asyncRetryDelay  time.Duration
+	asyncConcurrency int
+	runtimesDir      string
+	logFormat        string
+	logLevel         string
+	maxBodyBytes     int64
+	maxCodeBytes     int64
+	queueTimeout     time.Duration
+	reapInterval     time.Duration
+	metricsAddr      string
+	telemetry        bool
+	pprofAddr        string
+	procs            int
 
 	logsForwardAddr string
 	loggerAddr      string
@@ -70,12 +76,17 @@ func newRootCommand(getenv func(string) string) *cobra.Command {
 	pf.StringVar(&o.poolmgrAddr, "poolmgr-addr", envOr(getenv, "LANTERN_POOLMGR_ADDR", "127.0.0.1:8890"), "poolmgr listen address (separate roles only)")
 	pf.StringVar(&o.controllerURL, "controller-url", envOr(getenv, "LANTERN_CONTROLLER_URL", "http://127.0.0.1:8889"), "controller API URL (poolmgr and router roles)")
 	pf.StringVar(&o.poolmgrURL, "poolmgr-url", envOr(getenv, "LANTERN_POOLMGR_URL", "http://127.0.0.1:8890"), "poolmgr URL (router role)")
-	pf.StringVar(&o.routerURL, "router-url", envOr(getenv, "LANTERN_ROUTER_URL", "http://127.0.0.1:8888"), "router URL that triggers call functions through (timer and mqtrigger roles)")
+	pf.StringVar(&o.routerURL, "router-url", envOr(getenv, "LANTERN_ROUTER_URL", "http://127.0.0.1:8888"), "router URL that triggers call functions through (timer, mqtrigger and async roles)")
 	pf.StringVar(&o.natsURL, "nats-url", getenv("LANTERN_NATS_URL"), "NATS server (with JetStream) of message queue triggers; empty: run an embedded one with its store under --data-dir")
 	pf.StringVar(&o.natsAddr, "nats-addr", envOr(getenv, "LANTERN_NATS_ADDR", "127.0.0.1:4222"), "where the embedded NATS server (no --nats-url) listens for clients")
 	pf.IntVar(&o.mqtConcurrency, "mqt-concurrency", 64, "messages of one message queue trigger handled at once")
-	pf.DurationVar(&o.mqtAckWait, "mqt-ack-wait", 30*time.Second, "how long the broker waits for news of a message before delivering it again (after a crash)")
+	pf.DurationVar(&o.mqtAckWait, "mqt-ack-wait", 30*time.Second, "how long NATS waits for news of a message or queued asynchronous call before delivering it again (after a crash)")
 	pf.DurationVar(&o.mqtRetryDelay, "mqt-retry-delay", 200*time.Millisecond, "delay before the first retry of a failed message; it doubles with each retry, up to 30s")
+	pf.StringVar(&o.asyncAddr, "async-addr", envOr(getenv, "LANTERN_ASYNC_ADDR", "127.0.0.1:8893"), "async role: invocations API and /metrics listen address")
+	pf.StringVar(&o.asyncURL, "async-url", getenv("LANTERN_ASYNC_URL"), "router role: the async role's URL, where calls marked async are queued (empty: they get 501)")
+	pf.IntVar(&o.asyncMaxAttempts, "async-max-attempts", 4, "how many times an asynchronous call is tried before it goes to the dead-letter list")
+	pf.DurationVar(&o.asyncRetryDelay, "async-retry-delay", time.Second, "delay before the first retry of a failed asynchronous call; it doubles with each retry, up to 5m")
+	pf.IntVar(&o.asyncConcurrency, "async-concurrency", 64, "asynchronous calls run at once")
 	pf.StringVar(&o.runtimesDir, "runtimes-dir", getenv("LANTERN_RUNTIMES_DIR"), "folder holding the built-in runtimes (python/, nodejs/); found next to the binary or in the working tree when empty")
 	pf.StringVar(&o.logFormat, "log-format", envOr(getenv, "LANTERN_LOG_FORMAT", "json"), "log format: json or text")
 	pf.StringVar(&o.logLevel, "log-level", envOr(getenv, "LANTERN_LOG_LEVEL", "info"), "log level: debug, info, warn, error")
@@ -103,6 +114,7 @@ func newRootCommand(getenv func(string) string) *cobra.Command {
 		roleCommand(o, "router", "Run the router (HTTP triggers to instances)", runRouter),
 		roleCommand(o, "timer", "Run the timer (TimeTriggers: functions called on cron schedules)", runTimer),
 		roleCommand(o, "mqtrigger", "Run the message queue triggers (NATS JetStream): functions called for every message of a topic", runMQTrigger),
+		roleCommand(o, "async", "Run the queue of asynchronous calls (X-Lantern-Invoke-Mode: async) and the invocations API", runAsync),
 		roleCommand(o, "logger", "Run the log collector (forward protocol in, InfluxDB or embedded store, query API)", runLogger),
 		envBinaryCommand(getenv),
 	)

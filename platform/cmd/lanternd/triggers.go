@@ -6,11 +6,15 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"time"
+
+	natsgo "github.com/nats-io/nats.go"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/lantern-faas/lantern/platform/api"
+	"github.com/lantern-faas/lantern/platform/async"
 	"github.com/lantern-faas/lantern/platform/client"
 	"github.com/lantern-faas/lantern/platform/mqtrigger"
 	mqnats "github.com/lantern-faas/lantern/platform/mqtrigger/nats"
@@ -63,39 +67,88 @@ func healthz() http.Handler {
 	return mux
 }
 
-// newMQTrigger connects to NATS (or starts the embedded server when
-// --nats-url is empty) and wires the message queue triggers. The returned
-// cleanup closes what was started.
-func newMQTrigger(o *options, routerURL string, inf *client.Informer, logger *slog.Logger, tel *telemetryDeps) (*mqtrigger.Manager, func(), error) {
-	var cleanups []func()
-	cleanup := func() {
-		for i := len(cleanups) - 1; i >= 0; i-- {
-			cleanups[i]()
-		}
+// natsURL returns --nats-url, or starts the embedded NATS server under
+// --data-dir and returns its URL; cleanup stops what was started.
+func natsURL(o *options, logger *slog.Logger) (url string, cleanup func(), err error) {
+	if o.natsURL != "" {
+		return o.natsURL, func() {}, nil
 	}
-	url := o.natsURL
-	if url == "" {
-		srv, err := natsd.Start(natsd.Config{Dir: filepath.Join(o.dataDir, "nats"), Addr: o.natsAddr})
-		if err != nil {
-			return nil, nil, err
-		}
-		cleanups = append(cleanups, srv.Shutdown)
-		url = srv.ClientURL()
-		logger.Info("embedded NATS server started", "url", url, "store", filepath.Join(o.dataDir, "nats"))
+	srv, err := natsd.Start(natsd.Config{Dir: filepath.Join(o.dataDir, "nats"), Addr: o.natsAddr})
+	if err != nil {
+		return "", nil, err
 	}
+	logger.Info("embedded NATS server started", "url", srv.ClientURL(), "store", filepath.Join(o.dataDir, "nats"))
+	return srv.ClientURL(), srv.Shutdown, nil
+}
+
+// newMQTrigger connects to NATS at url and wires the message queue
+// triggers. The returned cleanup closes the connection.
+func newMQTrigger(o *options, url, routerURL string, inf *client.Informer, logger *slog.Logger, tel *telemetryDeps) (*mqtrigger.Manager, func(), error) {
 	nb, err := mqnats.Connect(mqnats.Config{URL: url, Name: "lanternd-mqtrigger"}, logger.With("component", "mqtrigger", "broker", "nats"))
 	if err != nil {
-		cleanup()
 		return nil, nil, fmt.Errorf("--nats-url=%s: %w", url, err)
 	}
-	cleanups = append(cleanups, nb.Close)
 	brokers := map[string]mqtrigger.Broker{api.MQTypeNATS: nb}
 	cfg := mqtrigger.DefaultConfig()
 	cfg.Concurrency, cfg.AckWait, cfg.RetryDelay = o.mqtConcurrency, o.mqtAckWait, o.mqtRetryDelay
 	m := mqtrigger.New(cfg, brokers, inf, client.NewRouter(routerURL, nil), logger.With("component", "mqtrigger"),
 		mqtrigger.WithRegisterer(tel.registerer()), mqtrigger.WithTracerProvider(tel.tracing.Provider))
 	inf.OnChange(m.OnChange)
-	return m, cleanup, nil
+	return m, nb.Close, nil
+}
+
+// newAsync connects to NATS at url for the queue of asynchronous calls.
+func newAsync(o *options, url, routerURL string, logger *slog.Logger, tel *telemetryDeps) (*async.Manager, func(), error) {
+	log := logger.With("component", "async")
+	nc, err := natsgo.Connect(url, natsgo.Name("lanternd-async"), natsgo.RetryOnFailedConnect(true), natsgo.MaxReconnects(-1),
+		natsgo.ReconnectWait(250*time.Millisecond), natsgo.ReconnectBufSize(-1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("--nats-url=%s: %w", url, err)
+	}
+	cfg := async.DefaultConfig()
+	cfg.MaxAttempts, cfg.RetryDelay, cfg.Concurrency, cfg.AckWait = o.asyncMaxAttempts, o.asyncRetryDelay, o.asyncConcurrency, o.mqtAckWait
+	m, err := async.New(cfg, nc, client.NewRouter(routerURL, nil), log,
+		async.WithRegisterer(tel.registerer()), async.WithTracerProvider(tel.tracing.Provider))
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return m, nc.Close, nil
+}
+
+// runAsync runs queued asynchronous calls through the router at
+// --router-url and serves the invocations API (and /metrics) on
+// --async-addr.
+func runAsync(cmd *cobra.Command, o *options, logger *slog.Logger) error {
+	ctx := cmd.Context()
+	tel, err := newTelemetry(ctx, o, "lantern-async")
+	if err != nil {
+		return err
+	}
+	defer tel.shutdown()
+	url, stopNATS, err := natsURL(o, logger)
+	if err != nil {
+		return err
+	}
+	defer stopNATS()
+	m, closeAsync, err := newAsync(o, url, o.routerURL, logger, tel)
+	if err != nil {
+		return err
+	}
+	defer closeAsync()
+	ln, err := listen("--async-addr", o.asyncAddr)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/healthz", healthz())
+	mux.Handle("/v1/invocations", m.Handler())
+	mux.Handle("/v1/invocations/", m.Handler())
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return m.Run(gctx) })
+	g.Go(func() error { return serve(gctx, ln, tel.withMetrics(mux), logger) })
+	logger.Info("async ready", "api", "http://"+ln.Addr().String(), "router", o.routerURL, "nats", url)
+	return g.Wait()
 }
 
 // runMQTrigger consumes message queues for the triggers and calls functions
@@ -110,7 +163,12 @@ func runMQTrigger(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 		return err
 	}
 	defer tel.shutdown()
-	m, cleanup, err := newMQTrigger(o, o.routerURL, inf, logger, tel)
+	url, stopNATS, err := natsURL(o, logger)
+	if err != nil {
+		return err
+	}
+	defer stopNATS()
+	m, cleanup, err := newMQTrigger(o, url, o.routerURL, inf, logger, tel)
 	if err != nil {
 		return err
 	}
