@@ -55,10 +55,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 }
 
 func (m *metrics) acceptedCall(ns, fn string, took time.Duration) {
-	if m != nil {
-		m.accepted.WithLabelValues(ns, fn).Inc()
-		m.acceptTime.Observe(took.Seconds())
+	if m == nil {
+		return
 	}
+	m.accepted.WithLabelValues(ns, fn).Inc()
+	m.acceptTime.Observe(took.Seconds())
+	// The function's other series start at zero, so that rates and
+	// alerts see their first increase.
+	m.outcomes.WithLabelValues(ns, fn, "succeeded")
+	m.outcomes.WithLabelValues(ns, fn, "failed")
+	m.retries.WithLabelValues(ns, fn)
+	m.deadLetters.WithLabelValues(ns, fn)
 }
 
 func (m *metrics) finished(ns, fn, outcome string) {

@@ -281,6 +281,7 @@ func (m *Manager) consume(ctx context.Context, t *api.MessageQueueTrigger) {
 		backoff = min(2*backoff, 10*time.Second)
 	}
 	m.setStatus(t, true, "")
+	m.metrics.subscribed(ns, name)
 	log.Info("consuming")
 	tick := time.NewTicker(m.cfg.LagInterval)
 	defer tick.Stop()

@@ -42,6 +42,19 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
+// subscribed exports the trigger's series at zero, so that rates start
+// from the first message.
+func (m *metrics) subscribed(ns, name string) {
+	if m == nil {
+		return
+	}
+	m.processed.WithLabelValues(ns, name)
+	m.failed.WithLabelValues(ns, name)
+	m.retried.WithLabelValues(ns, name)
+	m.inFlight.WithLabelValues(ns, name)
+	m.lag.WithLabelValues(ns, name)
+}
+
 func (m *metrics) started(ns, name string) {
 	if m != nil {
 		m.inFlight.WithLabelValues(ns, name).Inc()

@@ -47,6 +47,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
+// scheduledTimer exports a timer's series at zero.
+func (m *metrics) scheduledTimer(ns, name string) {
+	if m == nil {
+		return
+	}
+	m.fires.WithLabelValues(ns, name, "ok")
+	m.fires.WithLabelValues(ns, name, "error")
+	m.skipped.WithLabelValues(ns, name)
+	m.missed.WithLabelValues(ns, name)
+}
+
 func (m *metrics) fired(ns, name string, late time.Duration) {
 	if m != nil {
 		m.jitter.Observe(late.Seconds())

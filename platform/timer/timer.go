@@ -73,8 +73,9 @@ type Manager struct {
 
 // running is one scheduled timer.
 type running struct {
-	version string
-	cancel  context.CancelFunc
+	version         string
+	namespace, name string
+	cancel          context.CancelFunc
 }
 
 // New returns a timer manager. Wire OnChange to the informer and call Run.
@@ -151,7 +152,7 @@ func (m *Manager) reconcile(ctx context.Context, wg *sync.WaitGroup) {
 			continue
 		}
 		lctx, cancel := context.WithCancel(ctx)
-		m.timers[uid] = &running{version: t.Metadata.ResourceVersion, cancel: cancel}
+		m.timers[uid] = &running{version: t.Metadata.ResourceVersion, namespace: t.Metadata.Namespace, name: t.Metadata.Name, cancel: cancel}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -162,6 +163,7 @@ func (m *Manager) reconcile(ctx context.Context, wg *sync.WaitGroup) {
 		if !keep[uid] {
 			r.cancel()
 			delete(m.timers, uid)
+			m.metrics.forget(r.namespace, r.name)
 		}
 	}
 	m.metrics.scheduled(len(m.timers))
@@ -180,6 +182,7 @@ func (m *Manager) stopAll() {
 // deleted). Calls run with callCtx, which ends only when the manager stops.
 func (m *Manager) loop(lctx, callCtx context.Context, t *api.TimeTrigger, s schedule.Schedule) {
 	ns, name, uid := t.Metadata.Namespace, t.Metadata.Name, t.Metadata.UID
+	m.metrics.scheduledTimer(ns, name)
 	after := time.Now()
 	if last := m.ticks.last(uid); !last.IsZero() {
 		m.metrics.missedTicks(ns, name, countBetween(s, last, after))
