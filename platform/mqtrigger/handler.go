@@ -39,6 +39,7 @@ type handler struct {
 	broker Broker
 	log    *slog.Logger
 	sem    chan struct{}
+	tm     *triggerMetrics
 
 	mu      sync.Mutex
 	stopped bool
@@ -90,8 +91,8 @@ func (h *handler) process(msg Message) {
 	if sc := span.SpanContext(); sc.HasTraceID() {
 		id = sc.TraceID().String()
 	}
-	m.metrics.started(ns, name)
-	defer m.metrics.finished(ns, name)
+	h.tm.started()
+	defer h.tm.finished()
 	stop := h.keepAlive(msg)
 	defer stop()
 	res, err := m.caller.Call(ctx, client.Call{Namespace: ns, Function: fn, Method: http.MethodPost, Trigger: "mqt",
@@ -117,11 +118,11 @@ func (h *handler) process(msg Message) {
 		if err := msg.Ack(); err != nil {
 			h.log.Warn("acknowledge a message", "request_id", id, "err", err)
 		}
-		m.metrics.messageProcessed(ns, name)
+		h.tm.messageProcessed()
 		return
 	}
 	if attempt <= t.Spec.Retries() {
-		m.metrics.messageRetried(ns, name)
+		h.tm.messageRetried()
 		h.log.Debug("function failed on a message; retrying", "request_id", id, "attempt", attempt, "reason", reason)
 		_ = msg.Retry(h.backoff(attempt))
 		return
@@ -133,7 +134,6 @@ func (h *handler) process(msg Message) {
 // error topic, then acknowledges it.
 func (h *handler) deadLetter(msg Message, id string, attempt int, reason string) {
 	t, m := h.t, h.m
-	ns, name := t.Metadata.Namespace, t.Metadata.Name
 	if t.Spec.ErrorTopic != "" {
 		hdr := map[string]string{ErrorHeader: reason, SourceHeader: t.Spec.Topic, AttemptsHeader: strconv.Itoa(attempt),
 			client.RequestIDHeader: id}
@@ -154,7 +154,7 @@ func (h *handler) deadLetter(msg Message, id string, attempt int, reason string)
 	if err := msg.Ack(); err != nil {
 		h.log.Warn("acknowledge a message", "request_id", id, "err", err)
 	}
-	m.metrics.messageFailed(ns, name)
+	h.tm.messageFailed()
 }
 
 func (h *handler) callHeader(id string, attempt int) http.Header {
@@ -201,20 +201,29 @@ func (h *handler) backoff(attempt int) time.Duration {
 }
 
 // keepAlive tells the broker the message is being worked on every third
-// of AckWait, until stop is called.
+// of AckWait, until stop is called. A timer, not a goroutine, so that
+// short calls cost next to nothing.
 func (h *handler) keepAlive(msg Message) (stop func()) {
-	done := make(chan struct{})
-	go func() {
-		tk := time.NewTicker(h.m.cfg.AckWait / 3)
-		defer tk.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-tk.C:
-				_ = msg.InProgress()
-			}
+	every := h.m.cfg.AckWait / 3
+	var (
+		mu      sync.Mutex
+		t       *time.Timer
+		stopped bool
+	)
+	mu.Lock()
+	t = time.AfterFunc(every, func() {
+		_ = msg.InProgress()
+		mu.Lock()
+		defer mu.Unlock()
+		if !stopped {
+			t.Reset(every)
 		}
-	}()
-	return func() { close(done) }
+	})
+	mu.Unlock()
+	return func() {
+		mu.Lock()
+		stopped = true
+		mu.Unlock()
+		t.Stop()
+	}
 }

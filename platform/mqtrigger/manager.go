@@ -258,7 +258,7 @@ func (m *Manager) consume(ctx context.Context, t *api.MessageQueueTrigger) {
 		<-ctx.Done()
 		return
 	}
-	h := &handler{m: m, t: t, broker: b, log: log, sem: make(chan struct{}, m.cfg.Concurrency)}
+	h := &handler{m: m, t: t, broker: b, log: log, sem: make(chan struct{}, m.cfg.Concurrency), tm: m.metrics.forTrigger(ns, name)}
 	sub := Subscription{ID: "lantern-" + t.Metadata.UID, Topic: t.Spec.Topic, MaxInFlight: 2 * m.cfg.Concurrency, AckWait: m.cfg.AckWait}
 	backoff := 250 * time.Millisecond
 	var cons Consumer
@@ -281,7 +281,6 @@ func (m *Manager) consume(ctx context.Context, t *api.MessageQueueTrigger) {
 		backoff = min(2*backoff, 10*time.Second)
 	}
 	m.setStatus(t, true, "")
-	m.metrics.subscribed(ns, name)
 	log.Info("consuming")
 	tick := time.NewTicker(m.cfg.LagInterval)
 	defer tick.Stop()

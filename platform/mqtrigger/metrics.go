@@ -42,46 +42,50 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
-// subscribed exports the trigger's series at zero, so that rates start
-// from the first message.
-func (m *metrics) subscribed(ns, name string) {
+// triggerMetrics are one trigger's series, looked up once.
+type triggerMetrics struct {
+	processed, failed, retried prometheus.Counter
+	inFlight                   prometheus.Gauge
+}
+
+// forTrigger returns the trigger's series, exported at zero so that rates
+// start from the first message; nil when metrics are off.
+func (m *metrics) forTrigger(ns, name string) *triggerMetrics {
 	if m == nil {
-		return
+		return nil
 	}
-	m.processed.WithLabelValues(ns, name)
-	m.failed.WithLabelValues(ns, name)
-	m.retried.WithLabelValues(ns, name)
-	m.inFlight.WithLabelValues(ns, name)
 	m.lag.WithLabelValues(ns, name)
+	return &triggerMetrics{processed: m.processed.WithLabelValues(ns, name), failed: m.failed.WithLabelValues(ns, name),
+		retried: m.retried.WithLabelValues(ns, name), inFlight: m.inFlight.WithLabelValues(ns, name)}
 }
 
-func (m *metrics) started(ns, name string) {
-	if m != nil {
-		m.inFlight.WithLabelValues(ns, name).Inc()
+func (t *triggerMetrics) started() {
+	if t != nil {
+		t.inFlight.Inc()
 	}
 }
 
-func (m *metrics) finished(ns, name string) {
-	if m != nil {
-		m.inFlight.WithLabelValues(ns, name).Dec()
+func (t *triggerMetrics) finished() {
+	if t != nil {
+		t.inFlight.Dec()
 	}
 }
 
-func (m *metrics) messageProcessed(ns, name string) {
-	if m != nil {
-		m.processed.WithLabelValues(ns, name).Inc()
+func (t *triggerMetrics) messageProcessed() {
+	if t != nil {
+		t.processed.Inc()
 	}
 }
 
-func (m *metrics) messageFailed(ns, name string) {
-	if m != nil {
-		m.failed.WithLabelValues(ns, name).Inc()
+func (t *triggerMetrics) messageFailed() {
+	if t != nil {
+		t.failed.Inc()
 	}
 }
 
-func (m *metrics) messageRetried(ns, name string) {
-	if m != nil {
-		m.retried.WithLabelValues(ns, name).Inc()
+func (t *triggerMetrics) messageRetried() {
+	if t != nil {
+		t.retried.Inc()
 	}
 }
 
