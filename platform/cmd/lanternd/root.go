@@ -27,6 +27,7 @@ type options struct {
 
 	natsURL        string
 	natsAddr       string
+	kafkaBrokers   []string
 	mqtConcurrency int
 	mqtAckWait     time.Duration
 	mqtRetryDelay  time.Duration
@@ -79,6 +80,7 @@ func newRootCommand(getenv func(string) string) *cobra.Command {
 	pf.StringVar(&o.routerURL, "router-url", envOr(getenv, "LANTERN_ROUTER_URL", "http://127.0.0.1:8888"), "router URL that triggers call functions through (timer, mqtrigger and async roles)")
 	pf.StringVar(&o.natsURL, "nats-url", getenv("LANTERN_NATS_URL"), "NATS server (with JetStream) of message queue triggers; empty: run an embedded one with its store under --data-dir")
 	pf.StringVar(&o.natsAddr, "nats-addr", envOr(getenv, "LANTERN_NATS_ADDR", "127.0.0.1:4222"), "where the embedded NATS server (no --nats-url) listens for clients")
+	pf.StringSliceVar(&o.kafkaBrokers, "kafka-brokers", splitList(getenv("LANTERN_KAFKA_BROKERS")), "Kafka seed brokers (host:port, comma-separated) for message queue triggers of type kafka; none: such triggers report that Kafka is not configured")
 	pf.IntVar(&o.mqtConcurrency, "mqt-concurrency", 64, "messages of one message queue trigger handled at once")
 	pf.DurationVar(&o.mqtAckWait, "mqt-ack-wait", 30*time.Second, "how long NATS waits for news of a message or queued asynchronous call before delivering it again (after a crash)")
 	pf.DurationVar(&o.mqtRetryDelay, "mqt-retry-delay", 200*time.Millisecond, "delay before the first retry of a failed message; it doubles with each retry, up to 30s")
@@ -207,4 +209,15 @@ func setProcs(n int, getenv func(string) string) {
 		n = max(1, goruntime.NumCPU()/2)
 	}
 	goruntime.GOMAXPROCS(n)
+}
+
+// splitList splits a comma-separated environment value; "" is no items.
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"time"
 
 	natsgo "github.com/nats-io/nats.go"
@@ -17,6 +18,7 @@ import (
 	"github.com/lantern-faas/lantern/platform/async"
 	"github.com/lantern-faas/lantern/platform/client"
 	"github.com/lantern-faas/lantern/platform/mqtrigger"
+	mqkafka "github.com/lantern-faas/lantern/platform/mqtrigger/kafka"
 	mqnats "github.com/lantern-faas/lantern/platform/mqtrigger/nats"
 	"github.com/lantern-faas/lantern/platform/natsd"
 	"github.com/lantern-faas/lantern/platform/timer"
@@ -89,12 +91,25 @@ func newMQTrigger(o *options, url, routerURL string, inf *client.Informer, logge
 		return nil, nil, fmt.Errorf("--nats-url=%s: %w", url, err)
 	}
 	brokers := map[string]mqtrigger.Broker{api.MQTypeNATS: nb}
+	closeAll := nb.Close
+	if len(o.kafkaBrokers) > 0 {
+		kb, err := mqkafka.New(mqkafka.Config{Brokers: o.kafkaBrokers}, logger.With("component", "mqtrigger", "broker", "kafka"))
+		if err != nil {
+			nb.Close()
+			return nil, nil, fmt.Errorf("--kafka-brokers=%s: %w", strings.Join(o.kafkaBrokers, ","), err)
+		}
+		brokers[api.MQTypeKafka] = kb
+		closeAll = func() {
+			kb.Close()
+			nb.Close()
+		}
+	}
 	cfg := mqtrigger.DefaultConfig()
 	cfg.Concurrency, cfg.AckWait, cfg.RetryDelay = o.mqtConcurrency, o.mqtAckWait, o.mqtRetryDelay
 	m := mqtrigger.New(cfg, brokers, inf, client.NewRouter(routerURL, nil), logger.With("component", "mqtrigger"),
 		mqtrigger.WithRegisterer(tel.registerer()), mqtrigger.WithTracerProvider(tel.tracing.Provider))
 	inf.OnChange(m.OnChange)
-	return m, nb.Close, nil
+	return m, closeAll, nil
 }
 
 // newAsync connects to NATS at url for the queue of asynchronous calls.
