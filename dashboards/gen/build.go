@@ -11,8 +11,9 @@ const rateInterval = "$__rate_interval"
 
 // componentJobs matches the Prometheus jobs of Lantern: "lantern" scrapes
 // "lanternd all"; the separate roles are scraped as lantern-controller,
-// lantern-poolmgr, lantern-router and lantern-logger (see README.md).
-const componentJobs = `job=~"lantern|lantern-controller|lantern-poolmgr|lantern-router|lantern-logger"`
+// lantern-poolmgr, lantern-router, lantern-logger, lantern-timer,
+// lantern-mqtrigger and lantern-async (see README.md).
+const componentJobs = `job=~"lantern|lantern-controller|lantern-poolmgr|lantern-router|lantern-logger|lantern-timer|lantern-mqtrigger|lantern-async"`
 
 var ds = DatasourceRef{Type: "prometheus", UID: dsVar}
 

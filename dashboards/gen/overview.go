@@ -80,6 +80,39 @@ func overview() *Dashboard {
 	b.add(12, 8, timeseries("Instance lifetime", "How long specialized instances lived, observed when they go: p50 and p90 by reason.", "s",
 		quantiles(alive, "", "reason", 0.5, 0.9)...))
 
+	b.row("Timers and message queue triggers")
+	b.add(8, 8, timeseries("Timer fires / s", "Ticks that called their function, by outcome (ok: status below 400), plus ticks skipped because the previous run was still going and ticks missed while lanternd was down.", "ops",
+		q(rate("lantern_timer_fires_total", "", "outcome"), "{{outcome}}"),
+		q(rate("lantern_timer_skipped_ticks_total", "", ""), "skipped"),
+		q(rate("lantern_timer_missed_ticks_total", "", ""), "missed")))
+	b.add(8, 8, timeseries("Timer jitter", "How late ticks fire after their scheduled time: p50 and p99.", "s",
+		quantiles("lantern_timer_jitter_seconds", "", "", 0.5, 0.99)...))
+	b.add(8, 8, timeseries("Queue triggers not ready", "Message queue triggers that cannot consume their topic (broker unreachable, not configured): see 'lantern mqt get'.", "none",
+		q("count(lantern_mqt_trigger_ready == 0) or vector(0)", "not ready")))
+	b.add(8, 8, timeseries("Messages / s by trigger", "Messages the function succeeded on (acknowledged) and failed on after every retry, per message queue trigger.", "ops",
+		q(rate("lantern_mqt_messages_processed_total", "", "namespace, trigger"), "processed {{namespace}}/{{trigger}}"),
+		q(rate("lantern_mqt_messages_failed_total", "", "namespace, trigger"), "failed {{namespace}}/{{trigger}}"),
+		q(rate("lantern_mqt_message_retries_total", "", "namespace, trigger"), "retried {{namespace}}/{{trigger}}")))
+	b.add(8, 8, timeseries("Consumer lag", "Messages of each trigger's topic not yet delivered to it. Growing: the function cannot keep up.", "short",
+		q(gauge("lantern_mqt_consumer_lag_messages", "", "namespace, trigger"), "{{namespace}}/{{trigger}}")))
+	b.add(8, 8, timeseries("Messages in flight", "Messages each trigger is handling now (at most --mqt-concurrency).", "short",
+		q(gauge("lantern_mqt_messages_in_flight", "", "namespace, trigger"), "{{namespace}}/{{trigger}}")))
+
+	b.row("Asynchronous calls")
+	b.add(8, 8, timeseries("Async calls / s", "Calls queued, and invocations finished by outcome (failed: after the last attempt, into the dead-letter list).", "ops",
+		q(rate("lantern_async_accepted_total", "", ""), "accepted"),
+		q(rate("lantern_async_invocations_total", "", "outcome"), "{{outcome}}"),
+		q(rate("lantern_async_retries_total", "", ""), "retries")))
+	b.add(8, 8, timeseries("Async queue", "Unfinished calls in the queue (queued or running) and the age of the oldest. LanternAsyncQueueGrowing fires when the oldest call waits too long.", "short",
+		q(gauge("lantern_async_queue_depth", "", ""), "depth"),
+		q(gauge("lantern_async_oldest_queued_age_seconds", "", ""), "oldest age (s)")))
+	b.add(8, 8, timeseries("Async accept latency", "Time to store a call durably before the 202: p50 and p99.", "s",
+		quantiles("lantern_async_accept_duration_seconds", "", "", 0.5, 0.99)...))
+	b.add(12, 8, timeseries("Dead letters / s by function", "Invocations that failed after their last attempt: list with 'lantern fn invocations --status failed', replay with 'lantern fn replay'.", "ops",
+		q(rate("lantern_async_dead_letters_total", "", nsFn), nsFnLabel)).linkToFunction())
+	b.add(12, 8, timeseries("Async calls running", "Asynchronous calls waiting on their function now (at most --async-concurrency).", "short",
+		q(gauge("lantern_async_in_flight", "", ""), "running")))
+
 	b.row("Controller API")
 	b.add(8, 8, timeseries("API requests / s", "Controller API requests by route template, method and status code.", "reqps",
 		q(rate("lantern_controller_api_requests_total", "", "route, method, code"), "{{method}} {{route}} {{code}}")))

@@ -143,7 +143,7 @@ var methods = []string{
 }
 
 // ReservedPrefixes are router paths no trigger may claim.
-var ReservedPrefixes = []string{"/fn/", "/fission-function/", "/router-healthz", "/_version", "/metrics"}
+var ReservedPrefixes = []string{"/fn/", "/async/", "/fission-function/", "/router-healthz", "/_version", "/metrics"}
 
 func validatePath(field, p string) error {
 	if !strings.HasPrefix(p, "/") {

@@ -21,6 +21,8 @@ func (a *app) newFnCmd() *cobra.Command {
 		a.newFnTestCmd(),
 		a.newFnColdStartsCmd(),
 		a.newFnLogsCmd(),
+		a.newFnInvocationsCmd(),
+		a.newFnReplayCmd(),
 	)
 	return cmd
 }

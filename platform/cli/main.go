@@ -85,7 +85,7 @@ server. Its verbs and flags follow Fission's CLI.
 	pf.StringVarP(&a.output, "output", "o", "table", "output format: table, json or yaml")
 	pf.DurationVar(&a.timeout, "timeout", DefaultTimeout, "timeout of each API call")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err: err} })
-	root.AddCommand(a.newEnvCmd(), a.newFnCmd(), a.newRouteCmd(), a.newVersionCmd())
+	root.AddCommand(a.newEnvCmd(), a.newFnCmd(), a.newRouteCmd(), a.newTimerCmd(), a.newMQTCmd(), a.newVersionCmd())
 	return root
 }
 

@@ -46,7 +46,7 @@ var created = time.Now().Add(-3*time.Minute - 5*time.Second)
 func newFakeServer(t *testing.T) *fakeServer {
 	t.Helper()
 	f := &fakeServer{
-		objects: map[string]map[string][]byte{"environments": {}, "functions": {}, "httptriggers": {}},
+		objects: map[string]map[string][]byte{"environments": {}, "functions": {}, "httptriggers": {}, "timetriggers": {}, "messagequeuetriggers": {}},
 		codes:   map[string]*api.Code{},
 	}
 	mux := http.NewServeMux()
@@ -147,6 +147,10 @@ func newObject(res string) validated {
 		return &api.Function{}
 	case "httptriggers":
 		return &api.HTTPTrigger{}
+	case "timetriggers":
+		return &api.TimeTrigger{}
+	case "messagequeuetriggers":
+		return &api.MessageQueueTrigger{}
 	}
 	return nil
 }

@@ -26,6 +26,9 @@ var resources = map[string]string{
 	api.KindEnvironment: "environments",
 	api.KindFunction:    "functions",
 	api.KindHTTPTrigger: "httptriggers",
+	api.KindTimeTrigger: "timetriggers",
+
+	api.KindMessageQueueTrigger: "messagequeuetriggers",
 }
 
 func objPath(kind, ns, name string) string {
@@ -82,6 +85,30 @@ func (c *Controller) ListFunctions(ctx context.Context, ns string) ([]api.Functi
 func (c *Controller) ListHTTPTriggers(ctx context.Context, ns string) ([]api.HTTPTrigger, error) {
 	var out []api.HTTPTrigger
 	return out, c.do(ctx, http.MethodGet, listPath(api.KindHTTPTrigger, ns), nil, &out)
+}
+
+// ListTimeTriggers lists timers; ns "" lists every namespace.
+func (c *Controller) ListTimeTriggers(ctx context.Context, ns string) ([]api.TimeTrigger, error) {
+	var out []api.TimeTrigger
+	return out, c.do(ctx, http.MethodGet, listPath(api.KindTimeTrigger, ns), nil, &out)
+}
+
+// ListMessageQueueTriggers lists message queue triggers; ns "" lists every
+// namespace.
+func (c *Controller) ListMessageQueueTriggers(ctx context.Context, ns string) ([]api.MessageQueueTrigger, error) {
+	var out []api.MessageQueueTrigger
+	return out, c.do(ctx, http.MethodGet, listPath(api.KindMessageQueueTrigger, ns), nil, &out)
+}
+
+// MQTriggerStatusPath is where lanternd all (on the API's address) and the
+// mqtrigger role (on its --metrics-addr) serve the triggers' status.
+const MQTriggerStatusPath = "/v1/mqtrigger/status"
+
+// MQTriggerStatuses returns the status of every message queue trigger, as
+// served by lanternd all.
+func (c *Controller) MQTriggerStatuses(ctx context.Context) ([]api.MQTriggerStatus, error) {
+	var out []api.MQTriggerStatus
+	return out, c.do(ctx, http.MethodGet, MQTriggerStatusPath, nil, &out)
 }
 
 // Package downloads a function's package. The caller closes the reader and

@@ -21,6 +21,8 @@ type Informer struct {
 	envs     map[NamespacedName]*api.Environment
 	fns      map[NamespacedName]*api.Function
 	triggers map[NamespacedName]*api.HTTPTrigger
+	timers   map[NamespacedName]*api.TimeTrigger
+	mqts     map[NamespacedName]*api.MessageQueueTrigger
 	handlers []func(Change)
 	synced   chan struct{}
 	once     sync.Once
@@ -43,7 +45,8 @@ func NewInformer(c *Controller, logger *slog.Logger) *Informer {
 	return &Informer{
 		c: c, logger: logger, synced: make(chan struct{}),
 		envs: map[NamespacedName]*api.Environment{}, fns: map[NamespacedName]*api.Function{},
-		triggers: map[NamespacedName]*api.HTTPTrigger{},
+		triggers: map[NamespacedName]*api.HTTPTrigger{}, timers: map[NamespacedName]*api.TimeTrigger{},
+		mqts: map[NamespacedName]*api.MessageQueueTrigger{},
 	}
 }
 
@@ -117,6 +120,10 @@ func decodeObject(ev api.Event) (api.Object, NamespacedName, bool) {
 		obj = &api.Function{}
 	case api.KindHTTPTrigger:
 		obj = &api.HTTPTrigger{}
+	case api.KindTimeTrigger:
+		obj = &api.TimeTrigger{}
+	case api.KindMessageQueueTrigger:
+		obj = &api.MessageQueueTrigger{}
 	default:
 		return nil, NamespacedName{}, false
 	}
@@ -142,7 +149,7 @@ func (i *Informer) resync(events []api.Event) {
 		i.set(ev.Kind, key, obj)
 	}
 	// Objects deleted while disconnected.
-	for _, kind := range []string{api.KindEnvironment, api.KindFunction, api.KindHTTPTrigger} {
+	for _, kind := range []string{api.KindEnvironment, api.KindFunction, api.KindHTTPTrigger, api.KindTimeTrigger, api.KindMessageQueueTrigger} {
 		for _, key := range i.keys(kind) {
 			if !seen[kind][key] {
 				i.set(kind, key, nil)
@@ -175,6 +182,10 @@ func (i *Informer) set(kind string, key NamespacedName, obj api.Object) {
 		old = swap(i.fns, key, obj)
 	case api.KindHTTPTrigger:
 		old = swap(i.triggers, key, obj)
+	case api.KindTimeTrigger:
+		old = swap(i.timers, key, obj)
+	case api.KindMessageQueueTrigger:
+		old = swap(i.mqts, key, obj)
 	}
 	i.mu.Unlock()
 	if old == nil && obj == nil {
@@ -219,6 +230,14 @@ func (i *Informer) keys(kind string) []NamespacedName {
 		for k := range i.triggers {
 			out = append(out, k)
 		}
+	case api.KindTimeTrigger:
+		for k := range i.timers {
+			out = append(out, k)
+		}
+	case api.KindMessageQueueTrigger:
+		for k := range i.mqts {
+			out = append(out, k)
+		}
 	}
 	return out
 }
@@ -254,6 +273,28 @@ func (i *Informer) HTTPTriggers() []*api.HTTPTrigger {
 	defer i.mu.RUnlock()
 	out := make([]*api.HTTPTrigger, 0, len(i.triggers))
 	for _, t := range i.triggers {
+		out = append(out, t)
+	}
+	return out
+}
+
+// TimeTriggers returns every timer.
+func (i *Informer) TimeTriggers() []*api.TimeTrigger {
+	i.mu.RLock()
+	defer i.mu.RUnlock()
+	out := make([]*api.TimeTrigger, 0, len(i.timers))
+	for _, t := range i.timers {
+		out = append(out, t)
+	}
+	return out
+}
+
+// MessageQueueTriggers returns every message queue trigger.
+func (i *Informer) MessageQueueTriggers() []*api.MessageQueueTrigger {
+	i.mu.RLock()
+	defer i.mu.RUnlock()
+	out := make([]*api.MessageQueueTrigger, 0, len(i.mqts))
+	for _, t := range i.mqts {
 		out = append(out, t)
 	}
 	return out

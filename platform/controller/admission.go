@@ -15,6 +15,7 @@ import (
 
 	"github.com/lantern-faas/lantern/platform/api"
 	"github.com/lantern-faas/lantern/platform/internal/httpx"
+	"github.com/lantern-faas/lantern/platform/schedule"
 	"github.com/lantern-faas/lantern/platform/store"
 )
 
@@ -89,10 +90,9 @@ func checkZip(data []byte) error {
 	return nil
 }
 
-// admitTrigger checks the function exists.
+// admitTrigger checks the function a trigger calls exists.
 func (c *Controller) admitTrigger(ctx context.Context, obj, _ api.Object) error {
-	t := obj.(*api.HTTPTrigger)
-	ns, name := t.Metadata.Namespace, t.Spec.FunctionRef.Name
+	ns, name := obj.GetMetadata().Namespace, functionOf(obj)
 	if _, err := c.store.Get(ctx, store.Key{Kind: api.KindFunction, Namespace: ns, Name: name}); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return (&httpx.Error{Status: http.StatusBadRequest, Field: "spec.functionref.name",
@@ -102,6 +102,29 @@ func (c *Controller) admitTrigger(ctx context.Context, obj, _ api.Object) error 
 		return err
 	}
 	return nil
+}
+
+// admitTimer checks the cron expression with the timer's own parser, then
+// the function.
+func (c *Controller) admitTimer(ctx context.Context, obj, old api.Object) error {
+	t := obj.(*api.TimeTrigger)
+	if _, err := schedule.Parse(t.Spec.Cron); err != nil {
+		return &api.ValidationError{Field: "spec.cron", Message: err.Error()}
+	}
+	return c.admitTrigger(ctx, obj, old)
+}
+
+// functionOf returns the name of the function a trigger calls.
+func functionOf(obj api.Object) string {
+	switch t := obj.(type) {
+	case *api.HTTPTrigger:
+		return t.Spec.FunctionRef.Name
+	case *api.TimeTrigger:
+		return t.Spec.FunctionRef.Name
+	case *api.MessageQueueTrigger:
+		return t.Spec.FunctionRef.Name
+	}
+	return ""
 }
 
 // environmentInUse refuses to delete an environment functions use.
@@ -118,12 +141,34 @@ func (c *Controller) environmentInUse(ctx context.Context, obj api.Object) error
 // functionInUse refuses to delete a function triggers point at.
 func (c *Controller) functionInUse(ctx context.Context, obj api.Object) error {
 	m := obj.GetMetadata()
-	users, err := referrers(ctx, c.store, m.Namespace, func(t *api.HTTPTrigger) bool { return t.Spec.FunctionRef.Name == m.Name })
-	if err != nil || len(users) == 0 {
+	uses := func(ref api.FunctionRef) bool { return ref.Name == m.Name }
+	routes, err := referrers(ctx, c.store, m.Namespace, func(t *api.HTTPTrigger) bool { return uses(t.Spec.FunctionRef) })
+	if err != nil {
 		return err
 	}
-	return httpx.Errorf(http.StatusConflict, "function %q is used by route(s) %s", m.Name, strings.Join(users, ", ")).
-		WithHint("delete those routes first ('lantern route delete --name ...')")
+	timers, err := referrers(ctx, c.store, m.Namespace, func(t *api.TimeTrigger) bool { return uses(t.Spec.FunctionRef) })
+	if err != nil {
+		return err
+	}
+	mqts, err := referrers(ctx, c.store, m.Namespace, func(t *api.MessageQueueTrigger) bool { return uses(t.Spec.FunctionRef) })
+	if err != nil {
+		return err
+	}
+	var users, hints []string
+	for _, u := range []struct {
+		names      []string
+		what, verb string
+	}{{routes, "route(s)", "route"}, {timers, "timer(s)", "timer"}, {mqts, "message queue trigger(s)", "mqt"}} {
+		if len(u.names) > 0 {
+			users = append(users, u.what+" "+strings.Join(u.names, ", "))
+			hints = append(hints, "'lantern "+u.verb+" delete --name ...'")
+		}
+	}
+	if len(users) == 0 {
+		return nil
+	}
+	return httpx.Errorf(http.StatusConflict, "function %q is used by %s", m.Name, strings.Join(users, " and ")).
+		WithHint("delete those triggers first (" + strings.Join(hints, ", ") + ")")
 }
 
 // functionDeleted drops the package blob when no other function uses it.

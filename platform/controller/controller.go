@@ -110,9 +110,15 @@ func (c *Controller) routes() *echo.Echo {
 		admit: c.admitFunction, beforeDelete: c.functionInUse, afterDelete: c.functionDeleted, afterWrite: c.functionWritten}
 	trs := &kind[api.HTTPTrigger, *api.HTTPTrigger]{c: c, name: api.KindHTTPTrigger, resource: "httptriggers",
 		admit: c.admitTrigger}
+	timers := &kind[api.TimeTrigger, *api.TimeTrigger]{c: c, name: api.KindTimeTrigger, resource: "timetriggers",
+		admit: c.admitTimer}
+	mqts := &kind[api.MessageQueueTrigger, *api.MessageQueueTrigger]{c: c, name: api.KindMessageQueueTrigger,
+		resource: "messagequeuetriggers", admit: c.admitTrigger}
 	envs.register(e)
 	fns.register(e)
 	trs.register(e)
+	timers.register(e)
+	mqts.register(e)
 	e.GET("/v1/namespaces/:ns/functions/:name/package", c.getPackage)
 	e.GET("/v1/namespaces/:ns/functions/:name/coldstarts", c.getColdStarts)
 	e.GET("/v1/namespaces/:ns/functions/:name/logs", c.getLogs)

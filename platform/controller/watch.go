@@ -69,6 +69,10 @@ func toEvent(t api.EventType, r store.Record) (api.Event, error) {
 		obj, err = decode[api.Function](r)
 	case api.KindHTTPTrigger:
 		obj, err = decode[api.HTTPTrigger](r)
+	case api.KindTimeTrigger:
+		obj, err = decode[api.TimeTrigger](r)
+	case api.KindMessageQueueTrigger:
+		obj, err = decode[api.MessageQueueTrigger](r)
 	default:
 		return api.Event{}, fmt.Errorf("unknown kind %q", r.Key.Kind)
 	}

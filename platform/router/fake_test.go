@@ -115,6 +115,7 @@ type setup struct {
 	spec     api.FunctionSpec // Environment is set; zero limits get defaults
 	function http.HandlerFunc // nil answers "ok"
 	getDelay time.Duration    // how long GetInstance takes
+	opts     []router.Option
 }
 
 func newHarness(t *testing.T, s setup) *harness {
@@ -161,7 +162,7 @@ func newHarness(t *testing.T, s setup) *harness {
 			return nil
 		},
 	}
-	h.Server = router.New(s.cfg, h.inst, h.objs, nil)
+	h.Server = router.New(s.cfg, h.inst, h.objs, nil, s.opts...)
 	rs := httptest.NewServer(h.Server.Handler())
 	t.Cleanup(func() {
 		rs.Close()

@@ -28,8 +28,17 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(version.Version + "\n"))
 		return
 	}
+	if ns, name, sub, ok := asyncRoute(path); ok {
+		s.serveAsync(w, r, target{ns: ns, name: name, subpath: sub, trigger: "async"})
+		return
+	}
 	if ns, name, sub, ok := internalRoute(path); ok {
-		s.serveFunction(w, r, target{ns: ns, name: name, subpath: sub, trigger: triggerOf(r)})
+		tgt := target{ns: ns, name: name, subpath: sub, trigger: triggerOf(r)}
+		if isAsync(r) {
+			s.serveAsync(w, r, tgt)
+			return
+		}
+		s.serveFunction(w, r, tgt)
 		return
 	}
 	m, found := s.routes.Load().lookup(r.Method, path)
@@ -42,7 +51,12 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	if m.r != nil {
-		s.serveFunction(w, r, target{ns: m.r.ns, name: m.r.function, subpath: m.subpath, params: m.params, trigger: "http"})
+		tgt := target{ns: m.r.ns, name: m.r.function, subpath: m.subpath, params: m.params, trigger: "http"}
+		if isAsync(r) {
+			s.serveAsync(w, r, tgt)
+			return
+		}
+		s.serveFunction(w, r, tgt)
 		return
 	}
 	httpx.SetRequestID(w, r)

@@ -61,6 +61,7 @@ type Server struct {
 	reg       prometheus.Registerer
 	tracer    trace.Tracer
 	prop      propagation.TextMapPropagator
+	async     AsyncQueue
 
 	routes atomic.Pointer[table]
 

@@ -70,6 +70,7 @@ func (p *proc) stop(grace time.Duration) bool {
 type lanternd struct {
 	*proc
 	apiURL, routerURL string
+	natsURL           string // the embedded NATS server's
 	dataDir           string
 	log               *os.File
 }
@@ -86,6 +87,10 @@ func startLanternd(ctx context.Context, bin, runtimesDir, logPath string, extra 
 	if err != nil {
 		return nil, err
 	}
+	natsAddr, err := testenv.FreeAddr()
+	if err != nil {
+		return nil, err
+	}
 	dataDir, err := os.MkdirTemp("", "lantern-bench-")
 	if err != nil {
 		return nil, err
@@ -95,7 +100,7 @@ func startLanternd(ctx context.Context, bin, runtimesDir, logPath string, extra 
 		return nil, err
 	}
 	args := append([]string{"all", "--data-dir", dataDir, "--api-addr", apiAddr, "--router-addr", routerAddr,
-		"--runtimes-dir", runtimesDir, "--log-format", "text", "--log-level", "warn"}, extra...)
+		"--runtimes-dir", runtimesDir, "--log-format", "text", "--log-level", "warn", "--nats-addr", natsAddr}, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	p, err := startProc(cmd)
@@ -104,7 +109,7 @@ func startLanternd(ctx context.Context, bin, runtimesDir, logPath string, extra 
 		os.RemoveAll(dataDir)
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	l := &lanternd{proc: p, apiURL: "http://" + apiAddr, routerURL: "http://" + routerAddr, dataDir: dataDir, log: logf}
+	l := &lanternd{proc: p, apiURL: "http://" + apiAddr, routerURL: "http://" + routerAddr, natsURL: "nats://" + natsAddr, dataDir: dataDir, log: logf}
 	deadline := time.Now().Add(30 * time.Second)
 	for _, u := range []string{l.apiURL + "/healthz", l.routerURL + "/router-healthz"} {
 		for !answers(ctx, u) {
@@ -319,14 +324,14 @@ func (l *lanternd) metrics(ctx context.Context) (string, error) {
 }
 
 // histogramBuckets returns the cumulative bucket counts by upper bound of
-// histogram name for function fn in metrics (text format), summed over its
-// label sets.
+// histogram name for function fn (any, when "") in metrics (text format),
+// summed over its label sets.
 func histogramBuckets(metrics, name, fn string) map[float64]float64 {
 	out := map[float64]float64{}
 	for line := range strings.SplitSeq(metrics, "\n") {
 		rest, ok := strings.CutPrefix(line, name+"_bucket{")
 		labels, val, ok2 := strings.Cut(rest, "} ")
-		if !ok || !ok2 || !strings.Contains(","+labels+",", `,function="`+fn+`",`) {
+		if !ok || !ok2 || (fn != "" && !strings.Contains(","+labels+",", `,function="`+fn+`",`)) {
 			continue
 		}
 		_, le, _ := strings.Cut(labels, `le="`)

@@ -49,6 +49,10 @@ type params struct {
 	hiConns    int
 	hiDur      time.Duration
 
+	mqtMessages int           // published to the queue trigger
+	timerDur    time.Duration // how long the every-second timer runs
+	asyncCalls  int           // accepted asynchronous calls (and as many sync calls)
+
 	lanterndFlags []string
 }
 
@@ -59,6 +63,7 @@ func fullParams() params {
 		tputConns: 50, tputDur: 5 * time.Second, tputRounds: 2, telRounds: 5,
 		burstFns: 3, burstWidth: 10, burstGap: 2 * time.Second,
 		hiConns: 500, hiDur: 10 * time.Second,
+		mqtMessages: 30000, timerDur: 30 * time.Second, asyncCalls: 3000,
 	}
 }
 
@@ -68,6 +73,7 @@ func quickParams() params {
 	p.coldN, p.freshN, p.warmCalls = 10, 2, 600
 	p.tputDur, p.tputRounds, p.telRounds = time.Second, 1, 3
 	p.burstFns, p.hiDur = 1, 2*time.Second
+	p.mqtMessages, p.timerDur, p.asyncCalls = 3000, 6*time.Second, 500
 	return p
 }
 
@@ -259,6 +265,9 @@ func (b *bench) measure(ctx context.Context, bin, runtimes, out, hello string) (
 			func() error { return b.telemetryCost(ctx, d, bin, runtimes, out) }},
 		{fmt.Sprintf("bursts: %d simultaneous first calls to %d fresh functions", p.burstWidth, p.burstFns), func() error { return b.bursts(ctx, d.pid()) }},
 		{fmt.Sprintf("high concurrency: %d connections to one function for %s", p.hiConns, p.hiDur), func() error { return b.highConcurrency(ctx, d.pid()) }},
+		{fmt.Sprintf("queue trigger: %d messages through NATS into a warm function vs raw NATS and JetStream", p.mqtMessages), func() error { return b.mqtThroughput(ctx, d) }},
+		{fmt.Sprintf("timer jitter: a timer every second for %s", p.timerDur), func() error { return b.timerJitter(ctx, d) }},
+		{fmt.Sprintf("async accept: %d asynchronous calls vs as many sync calls, sequential", p.asyncCalls), func() error { return b.asyncAccept(ctx) }},
 	}
 	for _, s := range steps {
 		took, foreign, err := step(s.name, s.run)

@@ -62,6 +62,8 @@ type results struct {
 	hiInstances int        // instances the function scaled to
 
 	memory []memSample // lanternd's, after start, after each step, idle at the end
+
+	triggers triggerResults
 }
 
 // bench holds what the measurements share.

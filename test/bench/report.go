@@ -188,6 +188,8 @@ func buildRows(r *results) []row {
 		latencyRow(hi+": latency p99", r.hi.Lat, 99, ms, "", nil, 0, ""),
 	)
 
+	add(triggerRows(r)...)
+
 	var first, last memSample
 	if n := len(r.memory); n > 0 {
 		first, last = r.memory[0], r.memory[n-1]

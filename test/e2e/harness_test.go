@@ -169,6 +169,7 @@ type lanternd struct {
 	gen     int      // how many times it was started, for log names
 
 	apiAddr, routerAddr, poolmgrAddr string
+	metricsAddr                      string // the router role's /metrics
 	APIURL, RouterURL, PoolmgrURL    string
 
 	procs   []*proc // in start order
@@ -206,7 +207,7 @@ func (l *lanternd) launch(newPorts bool) {
 	var lastErr error
 	for attempt := 0; attempt < 4; attempt++ {
 		if newPorts || attempt > 0 {
-			l.apiAddr, l.routerAddr, l.poolmgrAddr = freeAddr(t), freeAddr(t), freeAddr(t)
+			l.apiAddr, l.routerAddr, l.poolmgrAddr, l.metricsAddr = freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 		}
 		l.APIURL, l.RouterURL, l.PoolmgrURL = "http://"+l.apiAddr, "http://"+l.routerAddr, "http://"+l.poolmgrAddr
 		l.Client = client.NewController(l.APIURL, nil)
@@ -245,9 +246,9 @@ func (l *lanternd) startProcs() error {
 		add("poolmgr", l.PoolmgrURL+"/healthz", "poolmgr", "--poolmgr-addr", l.poolmgrAddr, "--controller-url", l.APIURL,
 			"--data-dir", filepath.Join(l.dataDir, "poolmgr"))
 		add("router", l.RouterURL+"/router-healthz", "router", "--router-addr", l.routerAddr, "--controller-url", l.APIURL,
-			"--poolmgr-url", l.PoolmgrURL)
+			"--poolmgr-url", l.PoolmgrURL, "--metrics-addr", l.metricsAddr)
 	} else {
-		add("lanternd", "", "all", "--data-dir", l.dataDir, "--api-addr", l.apiAddr, "--router-addr", l.routerAddr)
+		add("lanternd", "", "all", "--data-dir", l.dataDir, "--api-addr", l.apiAddr, "--router-addr", l.routerAddr, "--nats-addr", "127.0.0.1:0")
 	}
 	for _, s := range specs {
 		logPath := filepath.Join(dir, fmt.Sprintf("%s-%d.log", s.name, l.gen))

@@ -119,7 +119,7 @@ func startPlatform() (p *platform, err error) {
 		pr, err := startProc("lanternd", filepath.Join(dir, fmt.Sprintf("lanternd-%d.log", attempt)), filepath.Join(p.bin, "lanternd"),
 			"all", "--data-dir", filepath.Join(dir, "data"), "--api-addr", addrs[0], "--router-addr", addrs[1],
 			"--runtimes-dir", filepath.Join(repoRoot, "platform", "environments"), "--log-format", "text",
-			"--reap-interval", "200ms")
+			"--reap-interval", "200ms", "--nats-addr", "127.0.0.1:0")
 		return pr, []string{p.apiURL + "/healthz", p.routerURL + "/router-healthz"}, err
 	})
 	if err != nil {
@@ -263,6 +263,9 @@ func (p *platform) deploy() error {
 		{"fn", "create", "--name", "broken", "--env", "python", "--code", filepath.Join(code, "broken.py")},
 		{"fn", "create", "--name", "doomed", "--env", "python", "--code", filepath.Join(code, "hello.py")},
 		{"fn", "create", "--name", "chatty", "--env", "python", "--code", filepath.Join(code, "chatty.py")},
+		// Triggers beyond HTTP, so that their series exist.
+		{"timer", "create", "--name", "tick", "--function", "hello", "--cron", "@every 1s"},
+		{"mqt", "create", "--name", "orders", "--function", "hello", "--topic", "obs.orders"},
 	}
 	for _, s := range steps {
 		if err := p.lantern(s...); err != nil {
@@ -340,6 +343,24 @@ func (p *platform) load(ctx context.Context) {
 			resp.Body.Close()
 			if resp.StatusCode != http.StatusOK {
 				p.loadErrs.add(fmt.Sprintf("list functions: %s", resp.Status))
+			}
+		}
+	})
+	worker(func() { // asynchronous calls of hello
+		for sleep(500 * time.Millisecond) {
+			p.loadCalls.Add(1)
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, p.routerURL+"/async/default/hello", nil)
+			resp, err := hc.Do(req)
+			if err != nil {
+				if ctx.Err() == nil {
+					p.loadErrs.add(fmt.Sprintf("async call: %v", err))
+				}
+				continue
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusAccepted {
+				p.loadErrs.add(fmt.Sprintf("async call: %s, want 202", resp.Status))
 			}
 		}
 	})

@@ -465,7 +465,7 @@ func startLanternd(t *testing.T, otelEnv ...string) *lanternd {
 		apiAddr, routerAddr := mustFreePort(t), mustFreePort(t)
 		l.APIURL, l.RouterURL = "http://"+apiAddr, "http://"+routerAddr
 		args := []string{"all", "--data-dir", l.dataDir, "--api-addr", apiAddr, "--router-addr", routerAddr,
-			"--runtimes-dir", runtimesDir, "--log-format", "text"}
+			"--runtimes-dir", runtimesDir, "--log-format", "text", "--nats-addr", "127.0.0.1:0"}
 		logPath := filepath.Join(base, fmt.Sprintf("lanternd-%d.log", attempt))
 		env := append(testenv.CleanEnv(), otelEnv...)
 		p, err := testenv.StartProc("lanternd", logPath, base, env, filepath.Join(binDir, "lanternd"), args...)

@@ -53,7 +53,18 @@ func runAll(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	rt := newRouter(o, pm, inf, logger, tel)
+	nurl, stopNATS, err := natsURL(o, logger)
+	if err != nil {
+		return err
+	}
+	defer stopNATS()
+	routerURL := "http://" + routerLn.Addr().String()
+	aq, closeAsync, err := newAsync(o, nurl, routerURL, logger, tel)
+	if err != nil {
+		return err
+	}
+	defer closeAsync()
+	rt := newRouter(o, pm, inf, logger, tel, router.WithAsync(aq))
 	lst, err := newLogStore(ctx, o, logger)
 	if err != nil {
 		return err
@@ -74,7 +85,24 @@ func runAll(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 	}
 	defer shipper.Close()
 	captureOutput(pm, capture)
-	g.Go(func() error { return serve(gctx, apiLn, tel.withMetrics(ctrl.Handler()), logger) })
+	tm, err := newTimer(o, routerURL, inf, logger, tel)
+	if err != nil {
+		return err
+	}
+	g.Go(func() error { return tm.Run(gctx) })
+	mqt, closeMQT, err := newMQTrigger(o, nurl, routerURL, inf, logger, tel)
+	if err != nil {
+		return err
+	}
+	defer closeMQT()
+	g.Go(func() error { return mqt.Run(gctx) })
+	g.Go(func() error { return aq.Run(gctx) })
+	apiMux := http.NewServeMux()
+	apiMux.Handle(mqtStatusPath, mqtStatusHandler(mqt))
+	apiMux.Handle("/v1/invocations", aq.Handler())
+	apiMux.Handle("/v1/invocations/", aq.Handler())
+	apiMux.Handle("/", ctrl.Handler())
+	g.Go(func() error { return serve(gctx, apiLn, tel.withMetrics(apiMux), logger) })
 	g.Go(func() error { return inf.Run(gctx) })
 	g.Go(func() error { return pm.Run(gctx) })
 	g.Go(func() error { return rt.Run(gctx) })
@@ -154,7 +182,11 @@ func runRouter(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 		return err
 	}
 	defer tel.shutdown()
-	rt := newRouter(o, client.NewPoolmgr(o.poolmgrURL, nil), inf, logger, tel)
+	var ropts []router.Option
+	if o.asyncURL != "" {
+		ropts = append(ropts, router.WithAsync(client.NewAsync(o.asyncURL, nil)))
+	}
+	rt := newRouter(o, client.NewPoolmgr(o.poolmgrURL, nil), inf, logger, tel, ropts...)
 	ln, err := listen("--router-addr", o.routerAddr)
 	if err != nil {
 		return err
@@ -244,9 +276,9 @@ func newPoolmgr(o *options, cc *client.Controller, inf *client.Informer, logger 
 	return pm, nil
 }
 
-func newRouter(o *options, inst router.Instances, inf *client.Informer, logger *slog.Logger, tel *telemetryDeps) *router.Server {
-	rt := router.New(router.Config{MaxBodyBytes: o.maxBodyBytes, QueueTimeout: o.queueTimeout}, inst, inf, logger.With("component", "router"),
-		router.WithRegisterer(tel.registerer()), router.WithTracing(tel.tracing.Provider, telemetry.Propagator()))
+func newRouter(o *options, inst router.Instances, inf *client.Informer, logger *slog.Logger, tel *telemetryDeps, opts ...router.Option) *router.Server {
+	opts = append([]router.Option{router.WithRegisterer(tel.registerer()), router.WithTracing(tel.tracing.Provider, telemetry.Propagator())}, opts...)
+	rt := router.New(router.Config{MaxBodyBytes: o.maxBodyBytes, QueueTimeout: o.queueTimeout}, inst, inf, logger.With("component", "router"), opts...)
 	inf.OnChange(rt.OnChange)
 	return rt
 }

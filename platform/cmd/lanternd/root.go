@@ -23,17 +23,31 @@ type options struct {
 	poolmgrAddr   string
 	controllerURL string
 	poolmgrURL    string
-	runtimesDir   string
-	logFormat     string
-	logLevel      string
-	maxBodyBytes  int64
-	maxCodeBytes  int64
-	queueTimeout  time.Duration
-	reapInterval  time.Duration
-	metricsAddr   string
-	telemetry     bool
-	pprofAddr     string
-	procs         int
+	routerURL     string
+
+	natsURL        string
+	natsAddr       string
+	kafkaBrokers   []string
+	mqtConcurrency int
+	mqtAckWait     time.Duration
+	mqtRetryDelay  time.Duration
+
+	asyncAddr        string
+	asyncURL         string
+	asyncMaxAttempts int
+	asyncRetryDelay  time.Duration
+	asyncConcurrency int
+	runtimesDir      string
+	logFormat        string
+	logLevel         string
+	maxBodyBytes     int64
+	maxCodeBytes     int64
+	queueTimeout     time.Duration
+	reapInterval     time.Duration
+	metricsAddr      string
+	telemetry        bool
+	pprofAddr        string
+	procs            int
 
 	logsForwardAddr string
 	loggerAddr      string
@@ -51,7 +65,7 @@ func newRootCommand(getenv func(string) string) *cobra.Command {
 	o := &options{getenv: getenv}
 	root := &cobra.Command{
 		Use:           "lanternd",
-		Short:         "Lantern server: controller, poolmgr and router",
+		Short:         "Lantern server: controller, poolmgr, router and triggers",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version.Version,
@@ -63,13 +77,25 @@ func newRootCommand(getenv func(string) string) *cobra.Command {
 	pf.StringVar(&o.poolmgrAddr, "poolmgr-addr", envOr(getenv, "LANTERN_POOLMGR_ADDR", "127.0.0.1:8890"), "poolmgr listen address (separate roles only)")
 	pf.StringVar(&o.controllerURL, "controller-url", envOr(getenv, "LANTERN_CONTROLLER_URL", "http://127.0.0.1:8889"), "controller API URL (poolmgr and router roles)")
 	pf.StringVar(&o.poolmgrURL, "poolmgr-url", envOr(getenv, "LANTERN_POOLMGR_URL", "http://127.0.0.1:8890"), "poolmgr URL (router role)")
+	pf.StringVar(&o.routerURL, "router-url", envOr(getenv, "LANTERN_ROUTER_URL", "http://127.0.0.1:8888"), "router URL that triggers call functions through (timer, mqtrigger and async roles)")
+	pf.StringVar(&o.natsURL, "nats-url", getenv("LANTERN_NATS_URL"), "NATS server (with JetStream) of message queue triggers; empty: run an embedded one with its store under --data-dir")
+	pf.StringVar(&o.natsAddr, "nats-addr", envOr(getenv, "LANTERN_NATS_ADDR", "127.0.0.1:4222"), "where the embedded NATS server (no --nats-url) listens for clients")
+	pf.StringSliceVar(&o.kafkaBrokers, "kafka-brokers", splitList(getenv("LANTERN_KAFKA_BROKERS")), "Kafka seed brokers (host:port, comma-separated) for message queue triggers of type kafka; none: such triggers report that Kafka is not configured")
+	pf.IntVar(&o.mqtConcurrency, "mqt-concurrency", 64, "messages of one message queue trigger handled at once")
+	pf.DurationVar(&o.mqtAckWait, "mqt-ack-wait", 30*time.Second, "how long NATS waits for news of a message or queued asynchronous call before delivering it again (after a crash)")
+	pf.DurationVar(&o.mqtRetryDelay, "mqt-retry-delay", 200*time.Millisecond, "delay before the first retry of a failed message; it doubles with each retry, up to 30s")
+	pf.StringVar(&o.asyncAddr, "async-addr", envOr(getenv, "LANTERN_ASYNC_ADDR", "127.0.0.1:8893"), "async role: invocations API and /metrics listen address")
+	pf.StringVar(&o.asyncURL, "async-url", getenv("LANTERN_ASYNC_URL"), "router role: the async role's URL, where calls marked async are queued (empty: they get 501)")
+	pf.IntVar(&o.asyncMaxAttempts, "async-max-attempts", 4, "how many times an asynchronous call is tried before it goes to the dead-letter list")
+	pf.DurationVar(&o.asyncRetryDelay, "async-retry-delay", time.Second, "delay before the first retry of a failed asynchronous call; it doubles with each retry, up to 5m")
+	pf.IntVar(&o.asyncConcurrency, "async-concurrency", 64, "asynchronous calls run at once")
 	pf.StringVar(&o.runtimesDir, "runtimes-dir", getenv("LANTERN_RUNTIMES_DIR"), "folder holding the built-in runtimes (python/, nodejs/); found next to the binary or in the working tree when empty")
 	pf.StringVar(&o.logFormat, "log-format", envOr(getenv, "LANTERN_LOG_FORMAT", "json"), "log format: json or text")
 	pf.StringVar(&o.logLevel, "log-level", envOr(getenv, "LANTERN_LOG_LEVEL", "info"), "log level: debug, info, warn, error")
 	pf.Int64Var(&o.maxBodyBytes, "max-body-bytes", 32<<20, "largest request body the router passes to a function")
 	pf.Int64Var(&o.maxCodeBytes, "max-code-bytes", 64<<20, "largest function package the controller accepts")
 	pf.DurationVar(&o.queueTimeout, "queue-timeout", 30*time.Second, "how long a request waits for a function at its concurrency before 429")
-	pf.StringVar(&o.metricsAddr, "metrics-addr", envOr(getenv, "LANTERN_METRICS_ADDR", "127.0.0.1:8892"), "router role: where /metrics is served (other roles serve it on their own address)")
+	pf.StringVar(&o.metricsAddr, "metrics-addr", envOr(getenv, "LANTERN_METRICS_ADDR", "127.0.0.1:8892"), "router and trigger roles: where /metrics (and /healthz for trigger roles) is served; other roles serve it on their own address")
 	pf.StringVar(&o.logsForwardAddr, "logs-forward-addr", getenv("LANTERN_LOGS_FORWARD_ADDR"), "forward-protocol address of the log collector: where the logger role listens and the poolmgr ships (default 127.0.0.1:24224; all: a free port)")
 	pf.StringVar(&o.loggerAddr, "logger-addr", envOr(getenv, "LANTERN_LOGGER_ADDR", "127.0.0.1:8891"), "logger role: logs query API listen address")
 	pf.StringVar(&o.loggerURL, "logger-url", envOr(getenv, "LANTERN_LOGGER_URL", "http://127.0.0.1:8891"), "controller role: the logger role's URL, for log queries")
@@ -88,6 +114,9 @@ func newRootCommand(getenv func(string) string) *cobra.Command {
 		roleCommand(o, "controller", "Run the controller (REST API and state)", runController),
 		roleCommand(o, "poolmgr", "Run the pool manager (warm pools, specialization, reaping)", runPoolmgr),
 		roleCommand(o, "router", "Run the router (HTTP triggers to instances)", runRouter),
+		roleCommand(o, "timer", "Run the timer (TimeTriggers: functions called on cron schedules)", runTimer),
+		roleCommand(o, "mqtrigger", "Run the message queue triggers (NATS JetStream): functions called for every message of a topic", runMQTrigger),
+		roleCommand(o, "async", "Run the queue of asynchronous calls (X-Lantern-Invoke-Mode: async) and the invocations API", runAsync),
 		roleCommand(o, "logger", "Run the log collector (forward protocol in, InfluxDB or embedded store, query API)", runLogger),
 		envBinaryCommand(getenv),
 	)
@@ -201,4 +230,15 @@ func setProcs(n int, getenv func(string) string) {
 		n = max(1, goruntime.NumCPU()/2)
 	}
 	goruntime.GOMAXPROCS(n)
+}
+
+// splitList splits a comma-separated environment value; "" is no items.
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
