@@ -244,8 +244,9 @@ func (l *lanternd) startProcs() error {
 		add("controller", l.APIURL+"/healthz", "controller", "--api-addr", l.apiAddr, "--data-dir", filepath.Join(l.dataDir, "controller"))
 		add("poolmgr", l.PoolmgrURL+"/healthz", "poolmgr", "--poolmgr-addr", l.poolmgrAddr, "--controller-url", l.APIURL,
 			"--data-dir", filepath.Join(l.dataDir, "poolmgr"))
+		// Its /metrics gets a free port too: roles tests run side by side.
 		add("router", l.RouterURL+"/router-healthz", "router", "--router-addr", l.routerAddr, "--controller-url", l.APIURL,
-			"--poolmgr-url", l.PoolmgrURL)
+			"--poolmgr-url", l.PoolmgrURL, "--metrics-addr", freeAddr(l.t))
 	} else {
 		add("lanternd", "", "all", "--data-dir", l.dataDir, "--api-addr", l.apiAddr, "--router-addr", l.routerAddr, "--nats-addr", "127.0.0.1:0")
 	}
