@@ -73,6 +73,15 @@ func function() *Dashboard {
 	b.add(12, 8, timeseries("Response throughput", "Response bytes sent per second.", "Bps",
 		q("sum(rate("+size+"_sum{"+sel+"}["+rateInterval+"]))", "bytes/s")))
 
+	b.row("Triggers")
+	b.add(12, 8, timeseries("Calls / s by trigger", "The function's calls by what triggered them: http (routes and /fn), timer, mqt (message queue triggers), async (queued calls), test.", "reqps",
+		q(rate(calls, sel, "trigger"), "{{trigger}}")).stacked())
+	b.add(12, 8, timeseries("Asynchronous calls / s", "Calls queued for the function, invocations finished by outcome (failed: after the last attempt, into the dead-letter list) and retries. 'lantern fn invocations --name $function' lists them.", "ops",
+		q(rate("lantern_async_accepted_total", sel, ""), "accepted"),
+		q(rate("lantern_async_invocations_total", sel, "outcome"), "{{outcome}}"),
+		q(rate("lantern_async_retries_total", sel, ""), "retries"),
+		q(rate("lantern_async_dead_letters_total", sel, ""), "dead letters")))
+
 	// No logs row: the lantern_logs_* metrics have no namespace or
 	// function label (see logs/metrics.go), so there is nothing per
 	// function to draw. The overview's "Function logs" row has them.

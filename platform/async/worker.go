@@ -163,15 +163,17 @@ func (m *Manager) handle(msg jetstream.Msg) {
 	}
 	switch {
 	case inv.Error == "":
+		// Metrics first, so that they count an outcome as soon as its
+		// record shows it.
+		m.metrics.finished(ns, fn, "succeeded")
 		inv.Status = api.InvocationSucceeded
 		m.savePut(ctx, inv)
 		_ = msg.Ack()
-		m.metrics.finished(ns, fn, "succeeded")
 		m.callback(inv)
 	case attempt < env.MaxAttempts:
+		m.metrics.retried(ns, fn)
 		inv.Status = api.InvocationRetrying
 		m.savePut(ctx, inv)
-		m.metrics.retried(ns, fn)
 		_ = msg.NakWithDelay(m.backoff(attempt))
 	default:
 		inv.Status = api.InvocationFailed
@@ -180,9 +182,9 @@ func (m *Manager) handle(msg jetstream.Msg) {
 			_ = msg.NakWithDelay(m.backoff(attempt))
 			return
 		}
+		m.metrics.finished(ns, fn, "failed")
 		m.savePut(ctx, inv)
 		_ = msg.Ack()
-		m.metrics.finished(ns, fn, "failed")
 		m.logger.Warn("asynchronous invocation failed after its last attempt; in the dead-letter list",
 			"namespace", ns, "function", fn, "invocation", env.ID, "attempts", attempt, "request_id", id, "reason", inv.Error)
 		m.callback(inv)

@@ -115,10 +115,10 @@ func (h *handler) process(msg Message) {
 				return
 			}
 		}
+		h.tm.messageProcessed()
 		if err := msg.Ack(); err != nil {
 			h.log.Warn("acknowledge a message", "request_id", id, "err", err)
 		}
-		h.tm.messageProcessed()
 		return
 	}
 	if attempt <= t.Spec.Retries() {
@@ -151,10 +151,10 @@ func (h *handler) deadLetter(msg Message, id string, attempt int, reason string)
 		h.log.Error("function failed on a message after every retry, and the trigger has no error topic; message dropped",
 			"request_id", id, "attempts", attempt, "reason", reason, "message_id", msg.ID())
 	}
+	h.tm.messageFailed()
 	if err := msg.Ack(); err != nil {
 		h.log.Warn("acknowledge a message", "request_id", id, "err", err)
 	}
-	h.tm.messageFailed()
 }
 
 func (h *handler) callHeader(id string, attempt int) http.Header {

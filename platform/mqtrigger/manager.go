@@ -75,6 +75,9 @@ type Manager struct {
 	kick    chan struct{}
 
 	triggers map[string]*running // by UID; only Run touches it
+	// stopping are triggers cancelled and still finishing their messages;
+	// only Run touches it.
+	stopping []*running
 
 	mu     sync.Mutex
 	status map[string]Status // by namespace/name
@@ -188,6 +191,9 @@ func (m *Manager) Run(ctx context.Context) error {
 			for _, r := range m.triggers {
 				<-r.done
 			}
+			for _, r := range m.stopping {
+				<-r.done
+			}
 			return nil
 		case <-m.kick:
 		}
@@ -205,8 +211,7 @@ func (m *Manager) reconcile(ctx context.Context) {
 			if reflect.DeepEqual(r.spec, t.Spec) {
 				continue
 			}
-			r.cancel()
-			<-r.done
+			m.stop(r)
 		}
 		tctx, cancel := context.WithCancel(ctx)
 		r := &running{spec: t.Spec, cancel: cancel, done: make(chan struct{})}
@@ -218,8 +223,7 @@ func (m *Manager) reconcile(ctx context.Context) {
 	}
 	for uid, r := range m.triggers {
 		if !keep[uid] {
-			r.cancel()
-			<-r.done
+			m.stop(r)
 			delete(m.triggers, uid)
 		}
 	}
@@ -240,6 +244,22 @@ func (m *Manager) reconcile(ctx context.Context) {
 	for _, g := range gone {
 		m.dropStatus(g[0], g[1])
 	}
+}
+
+// stop cancels a trigger without waiting for the messages it is
+// handling (calls may take up to the function's timeout), so that other
+// triggers' changes are not held up; Run waits for them on its way out.
+func (m *Manager) stop(r *running) {
+	r.cancel()
+	live := m.stopping[:0]
+	for _, s := range m.stopping {
+		select {
+		case <-s.done:
+		default:
+			live = append(live, s)
+		}
+	}
+	m.stopping = append(live, r)
 }
 
 // consume subscribes one trigger, retrying until it works, and handles its

@@ -15,6 +15,8 @@
 //     not running are not caught up (they count as missed).
 //   - A call is not retried: the next tick is the next attempt. The outcome
 //     (a status below 400, or not) is counted per timer.
+//   - One timer runs per installation: two timer processes would both
+//     fire every tick (there is no leader election yet).
 //
 // It imports api, client and schedule, never another component.
 package timer

@@ -76,6 +76,9 @@ type running struct {
 	version         string
 	namespace, name string
 	cancel          context.CancelFunc
+	// busy is set while a call runs; it outlives a change of the timer,
+	// so that an updated timer does not start a run beside the old one.
+	busy *atomic.Bool
 }
 
 // New returns a timer manager. Wire OnChange to the informer and call Run.
@@ -139,11 +142,13 @@ func (m *Manager) reconcile(ctx context.Context, wg *sync.WaitGroup) {
 	for _, t := range m.objs.TimeTriggers() {
 		uid := t.Metadata.UID
 		keep[uid] = true
+		busy := &atomic.Bool{}
 		if r := m.timers[uid]; r != nil {
 			if r.version == t.Metadata.ResourceVersion {
 				continue
 			}
 			r.cancel()
+			busy = r.busy
 		}
 		s, err := schedule.Parse(t.Spec.Cron)
 		if err != nil { // the controller refuses these; an old object may hold one
@@ -152,11 +157,12 @@ func (m *Manager) reconcile(ctx context.Context, wg *sync.WaitGroup) {
 			continue
 		}
 		lctx, cancel := context.WithCancel(ctx)
-		m.timers[uid] = &running{version: t.Metadata.ResourceVersion, namespace: t.Metadata.Namespace, name: t.Metadata.Name, cancel: cancel}
+		m.timers[uid] = &running{version: t.Metadata.ResourceVersion, namespace: t.Metadata.Namespace, name: t.Metadata.Name,
+			cancel: cancel, busy: busy}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			m.loop(lctx, ctx, t, s)
+			m.loop(lctx, ctx, t, s, busy)
 		}()
 	}
 	for uid, r := range m.timers {
@@ -180,7 +186,7 @@ func (m *Manager) stopAll() {
 
 // loop fires one timer's ticks until lctx ends (the timer changed or was
 // deleted). Calls run with callCtx, which ends only when the manager stops.
-func (m *Manager) loop(lctx, callCtx context.Context, t *api.TimeTrigger, s schedule.Schedule) {
+func (m *Manager) loop(lctx, callCtx context.Context, t *api.TimeTrigger, s schedule.Schedule, busy *atomic.Bool) {
 	ns, name, uid := t.Metadata.Namespace, t.Metadata.Name, t.Metadata.UID
 	m.metrics.scheduledTimer(ns, name)
 	after := time.Now()
@@ -190,7 +196,6 @@ func (m *Manager) loop(lctx, callCtx context.Context, t *api.TimeTrigger, s sche
 			after = last
 		}
 	}
-	var busy atomic.Bool
 	tm := time.NewTimer(time.Hour)
 	defer tm.Stop()
 	for {

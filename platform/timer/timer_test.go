@@ -208,3 +208,19 @@ func TestManager_FollowsChanges(t *testing.T) {
 		t.Fatalf("a deleted timer fired %d more times", got-n)
 	}
 }
+
+func TestManager_UpdateWhileRunning(t *testing.T) {
+	caller := newFakeCaller()
+	caller.hold = 2500 * time.Millisecond
+	objs := newFakeObjects(newTimer("busy", "* * * * * *"))
+	m, _ := startManager(t, t.TempDir(), objs, caller, prometheus.NewRegistry())
+	waitCall(t, caller, 2500*time.Millisecond)
+	changed := newTimer("busy", "* * * * * *")
+	changed.Metadata.ResourceVersion = "2"
+	objs.set(changed)
+	m.OnChange(client.Change{Kind: api.KindTimeTrigger})
+	time.Sleep(1800 * time.Millisecond)
+	if n := caller.count(); n != 1 {
+		t.Fatalf("%d calls: the updated timer started a run beside the one still going", n)
+	}
+}

@@ -245,6 +245,7 @@ func (l *lanternd) startProcs() error {
 		add("controller", l.APIURL+"/healthz", "controller", "--api-addr", l.apiAddr, "--data-dir", filepath.Join(l.dataDir, "controller"))
 		add("poolmgr", l.PoolmgrURL+"/healthz", "poolmgr", "--poolmgr-addr", l.poolmgrAddr, "--controller-url", l.APIURL,
 			"--data-dir", filepath.Join(l.dataDir, "poolmgr"))
+		// Its /metrics gets a free port too: roles tests run side by side.
 		add("router", l.RouterURL+"/router-healthz", "router", "--router-addr", l.routerAddr, "--controller-url", l.APIURL,
 			"--poolmgr-url", l.PoolmgrURL, "--metrics-addr", l.metricsAddr)
 	} else {

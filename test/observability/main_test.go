@@ -346,10 +346,10 @@ func (p *platform) load(ctx context.Context) {
 			}
 		}
 	})
-	worker(func() { // asynchronous calls of hello
+	worker(func() { // asynchronous calls of the function the dashboards test
 		for sleep(500 * time.Millisecond) {
 			p.loadCalls.Add(1)
-			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, p.routerURL+"/async/default/hello", nil)
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, p.routerURL+"/async/default/"+testFunction, nil)
 			resp, err := hc.Do(req)
 			if err != nil {
 				if ctx.Err() == nil {
