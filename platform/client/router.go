@@ -43,7 +43,9 @@ func NewRouter(baseURL string, hc *http.Client) *Router {
 			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 			MaxIdleConns:        1024,
 			MaxIdleConnsPerHost: 1024,
-			IdleConnTimeout:     90 * time.Second,
+			// A burst of deliveries opens many; once it is over they go
+			// soon, with the goroutines and buffers each holds on both ends.
+			IdleConnTimeout: 5 * time.Second,
 		}
 		hc = &http.Client{Transport: tr}
 	}

@@ -293,7 +293,9 @@ func listen(flag, addr string) (net.Listener, error) {
 
 // serve runs an HTTP server until ctx ends, then shuts it down gracefully.
 func serve(ctx context.Context, ln net.Listener, h http.Handler, logger *slog.Logger) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
+	// Idle keep-alive connections close after two minutes: each holds a
+	// goroutine and buffers for as long as the client keeps it.
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
