@@ -100,14 +100,23 @@ def trace_id(traceparent):
 
 
 class CallFrame:
-    """The marker lines of one call, and the streams that got its start."""
+    """One call's request ID and traceparent, and the streams that got its
+    start marker. The marker lines are only made when the call prints."""
 
-    __slots__ = ("start", "end", "opened")
+    __slots__ = ("rid", "traceparent", "opened")
 
-    def __init__(self, start, end):
-        self.start = start
-        self.end = end
+    def __init__(self, rid, traceparent):
+        self.rid = rid
+        self.traceparent = traceparent
         self.opened = []
+
+    @property
+    def start(self):
+        return f"{MARKER_PREFIX}req-start {self.rid} {trace_id(self.traceparent)}\n"
+
+    @property
+    def end(self):
+        return f"{MARKER_PREFIX}req-end {self.rid}\n"
 
 
 # The call the current greenlet (or thread) serves.
@@ -141,8 +150,7 @@ def start_call(environ):
     rid = environ.get("HTTP_X_LANTERN_REQUEST_ID")
     if not rid or REQUEST_ID_RE.match(rid) is None:
         return None
-    frame = CallFrame(f"{MARKER_PREFIX}req-start {rid} {trace_id(environ.get('HTTP_TRACEPARENT'))}\n",
-                      f"{MARKER_PREFIX}req-end {rid}\n")
+    frame = CallFrame(rid, environ.get("HTTP_TRACEPARENT"))
     CURRENT_CALL.set(frame)
     return frame
 
