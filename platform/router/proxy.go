@@ -44,7 +44,7 @@ func (s *Server) serveFunction(w http.ResponseWriter, r *http.Request, tgt targe
 	// A caller's trace continues through Lantern; a malformed traceparent
 	// is ignored and starts a new trace.
 	ctx := s.prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-	ctx, span := s.tracer.Start(ctx, "router.request", trace.WithSpanKind(trace.SpanKindServer))
+	ctx, span := s.tracer.Start(ctx, "router.request", serverSpan)
 	defer span.End()
 	if span.IsRecording() {
 		span.SetAttributes(attribute.String("http.request.method", r.Method),
@@ -126,7 +126,7 @@ func (s *Server) callFunction(ctx context.Context, w http.ResponseWriter, r *htt
 		}
 		aspan.End()
 		c := &call{fn: fn, be: be, tgt: tgt, timer: timer, rec: rec}
-		pctx, pspan := s.child(ctx, "router.proxy", trace.WithSpanKind(trace.SpanKindClient))
+		pctx, pspan := s.child(ctx, "router.proxy", clientSpan)
 		if pspan.IsRecording() {
 			pspan.SetAttributes(attribute.String("lantern.instance", be.ID), attribute.Int("lantern.attempt", attempt))
 		}
@@ -166,6 +166,12 @@ func (s *Server) child(ctx context.Context, name string, opts ...trace.SpanStart
 	}
 	return s.tracer.Start(ctx, name, opts...)
 }
+
+// Span kinds, made once: an option made per call is an allocation.
+var (
+	serverSpan = trace.WithSpanKind(trace.SpanKindServer)
+	clientSpan = trace.WithSpanKind(trace.SpanKindClient)
+)
 
 // noSpan is a span that records nothing.
 var noSpan = trace.SpanFromContext(context.Background())
