@@ -35,6 +35,8 @@ type mqtFlags struct {
 	contentType string
 }
 
+func (f *mqtFlags) objectName() string { return f.name }
+
 func (f *mqtFlags) register(cmd *cobra.Command, create bool) {
 	what := "trigger (default <function>-<random>)"
 	if !create {
@@ -114,29 +116,9 @@ func (a *app) newMQTCreateCmd() *cobra.Command {
 }
 
 func (a *app) newMQTUpdateCmd() *cobra.Command {
-	var f mqtFlags
-	cmd := &cobra.Command{
-		Use:     "update",
-		Short:   "Change a message queue trigger; only the flags given are changed",
-		Example: `  lantern mqt update --name orders --maxretries 5 --errortopic orders.dead`,
-		Args:    noArgs,
-	}
-	f.register(cmd, false)
-	cmd.RunE = a.run(func(cmd *cobra.Command) error {
-		ctx, cancel := a.apiContext(cmd)
-		defer cancel()
-		c := a.controller()
-		t := &api.MessageQueueTrigger{}
-		if err := c.Get(ctx, a.namespace, f.name, t); err != nil {
-			return a.explain(err, "get", "message queue trigger", f.name)
-		}
-		f.apply(cmd, &t.Spec, true)
-		if err := c.Update(ctx, t); err != nil {
-			return a.explain(err, "update", "message queue trigger", f.name)
-		}
-		return a.done(t, "message queue trigger %s updated", quote(t.Metadata.Name))
-	})
-	return cmd
+	return newUpdateCmd(a, &mqtFlags{}, "message queue trigger", "Change a message queue trigger; only the flags given are changed",
+		`  lantern mqt update --name orders --maxretries 5 --errortopic orders.dead`,
+		func(t *api.MessageQueueTrigger) *api.MessageQueueTriggerSpec { return &t.Spec })
 }
 
 func (a *app) newMQTGetCmd() *cobra.Command {

@@ -32,6 +32,8 @@ type routeFlags struct {
 	function   string
 }
 
+func (f *routeFlags) objectName() string { return f.name }
+
 func (f *routeFlags) register(cmd *cobra.Command, create bool) {
 	what := "route (default <function>-<random>)"
 	if !create {
@@ -131,29 +133,9 @@ func randomSuffix(n int) string {
 }
 
 func (a *app) newRouteUpdateCmd() *cobra.Command {
-	var f routeFlags
-	cmd := &cobra.Command{
-		Use:     "update",
-		Short:   "Change a route; only the flags given are changed",
-		Example: `  lantern route update --name hello-x1y2z3 --method GET --method POST`,
-		Args:    noArgs,
-	}
-	f.register(cmd, false)
-	cmd.RunE = a.run(func(cmd *cobra.Command) error {
-		ctx, cancel := a.apiContext(cmd)
-		defer cancel()
-		c := a.controller()
-		t := &api.HTTPTrigger{}
-		if err := c.Get(ctx, a.namespace, f.name, t); err != nil {
-			return a.explain(err, "get", "route", f.name)
-		}
-		f.apply(cmd, &t.Spec, true)
-		if err := c.Update(ctx, t); err != nil {
-			return a.explain(err, "update", "route", f.name)
-		}
-		return a.done(t, "route %s updated", quote(t.Metadata.Name))
-	})
-	return cmd
+	return newUpdateCmd(a, &routeFlags{}, "route", "Change a route; only the flags given are changed",
+		`  lantern route update --name hello-x1y2z3 --method GET --method POST`,
+		func(t *api.HTTPTrigger) *api.HTTPTriggerSpec { return &t.Spec })
 }
 
 func (a *app) newRouteGetCmd() *cobra.Command {

@@ -32,6 +32,8 @@ type timerFlags struct {
 	subpath  string
 }
 
+func (f *timerFlags) objectName() string { return f.name }
+
 func (f *timerFlags) register(cmd *cobra.Command, create bool) {
 	what := "timer (default <function>-<random>)"
 	if !create {
@@ -95,29 +97,9 @@ func (a *app) newTimerCreateCmd() *cobra.Command {
 }
 
 func (a *app) newTimerUpdateCmd() *cobra.Command {
-	var f timerFlags
-	cmd := &cobra.Command{
-		Use:     "update",
-		Short:   "Change a timer; only the flags given are changed",
-		Example: `  lantern timer update --name nightly --cron "0 4 * * *"`,
-		Args:    noArgs,
-	}
-	f.register(cmd, false)
-	cmd.RunE = a.run(func(cmd *cobra.Command) error {
-		ctx, cancel := a.apiContext(cmd)
-		defer cancel()
-		c := a.controller()
-		t := &api.TimeTrigger{}
-		if err := c.Get(ctx, a.namespace, f.name, t); err != nil {
-			return a.explain(err, "get", "timer", f.name)
-		}
-		f.apply(cmd, &t.Spec, true)
-		if err := c.Update(ctx, t); err != nil {
-			return a.explain(err, "update", "timer", f.name)
-		}
-		return a.done(t, "timer %s updated", quote(t.Metadata.Name))
-	})
-	return cmd
+	return newUpdateCmd(a, &timerFlags{}, "timer", "Change a timer; only the flags given are changed",
+		`  lantern timer update --name nightly --cron "0 4 * * *"`,
+		func(t *api.TimeTrigger) *api.TimeTriggerSpec { return &t.Spec })
 }
 
 func (a *app) newTimerGetCmd() *cobra.Command {
