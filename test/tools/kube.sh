@@ -39,12 +39,10 @@ force="${KUBE_FORCE:-0}"
 scratch=()
 cleanup() { for d in "${scratch[@]:-}"; do [[ -n "$d" ]] && rm -rf "$d"; done; }
 trap cleanup EXIT
-newscratch() { # dir -> prints a new scratch folder inside dir
+newscratch() { # dir -> sets tmp to a new scratch folder inside dir
 	mkdir -p "$1"
-	local d
-	d="$(mktemp -d "$1/.build.XXXXXX")"
-	scratch+=("$d")
-	echo "$d"
+	tmp="$(mktemp -d "$1/.build.XXXXXX")"
+	scratch+=("$tmp")
 }
 
 build_etcd() {
@@ -52,7 +50,7 @@ build_etcd() {
 	if [[ -x "$out" && "$force" != "1" ]]; then log "already built: $out"; return; fi
 	local start tmp
 	start=$(date +%s)
-	tmp="$(newscratch "$ETCD_DIR")"
+	newscratch "$ETCD_DIR"
 	log "building etcd v${ETCD_VERSION} (~1 min)"
 	(
 		cd "$tmp"
@@ -88,7 +86,7 @@ build_kube() {
 	if [[ -x "$api" && -x "$ctl" && "$force" != "1" ]]; then log "already built: $api, $ctl"; return; fi
 	local start tmp modfile staging minor
 	start=$(date +%s)
-	tmp="$(newscratch "$KUBE_DIR")"
+	newscratch "$KUBE_DIR"
 	minor="$(cut -d. -f2 <<<"$KUBE_VERSION")"
 	staging="0.${KUBE_VERSION#*.}"
 	log "downloading k8s.io/kubernetes v${KUBE_VERSION}"
@@ -130,7 +128,7 @@ build_helm() {
 	if [[ -x "$out" && "$force" != "1" ]]; then log "already built: $out"; return; fi
 	local start tmp
 	start=$(date +%s)
-	tmp="$(newscratch "$HELM_DIR")"
+	newscratch "$HELM_DIR"
 	log "building helm v${HELM_VERSION} (~1 min)"
 	(cd "$tmp" && GOBIN="$tmp" go install -trimpath "helm.sh/helm/v3/cmd/helm@v${HELM_VERSION}")
 	mv -f "$tmp/helm" "$out"
