@@ -269,4 +269,3 @@ func TestForbidden(t *testing.T) {
 		t.Fatalf("New as a user without RBAC: got %v, want a forbidden error", err)
 	}
 }
-
