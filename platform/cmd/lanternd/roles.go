@@ -21,7 +21,6 @@ import (
 	"github.com/lantern-faas/lantern/platform/instance/process"
 	"github.com/lantern-faas/lantern/platform/poolmgr"
 	"github.com/lantern-faas/lantern/platform/router"
-	"github.com/lantern-faas/lantern/platform/store/boltstore"
 	"github.com/lantern-faas/lantern/telemetry"
 )
 
@@ -29,7 +28,7 @@ import (
 // directly instead of over HTTP; everything else is as in separate roles.
 func runAll(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 	ctx := cmd.Context()
-	st, err := boltstore.Open(filepath.Join(o.dataDir, "state.db"), nil)
+	st, err := openStore(ctx, o, logger)
 	if err != nil {
 		return err
 	}
@@ -89,7 +88,7 @@ func runAll(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 }
 
 func runController(cmd *cobra.Command, o *options, logger *slog.Logger) error {
-	st, err := boltstore.Open(filepath.Join(o.dataDir, "state.db"), nil)
+	st, err := openStore(cmd.Context(), o, logger)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/lantern-faas/lantern/platform/store"
+	"github.com/lantern-faas/lantern/platform/store/boltstore"
+	"github.com/lantern-faas/lantern/platform/store/kubestore"
+)
+
+// Backends: where the controller keeps its state.
+const (
+	backendLocal      = "local"
+	backendKubernetes = "kubernetes"
+)
+
+// openStore opens the store --backend names: a bbolt file in --data-dir, or
+// Lantern's custom resources in the Kubernetes API (--kubeconfig, else
+// $KUBECONFIG, else the in-cluster service account).
+func openStore(ctx context.Context, o *options, logger *slog.Logger) (store.Store, error) {
+	switch o.backend {
+	case backendLocal:
+		return boltstore.Open(filepath.Join(o.dataDir, "state.db"), nil)
+	case backendKubernetes:
+		cfg, err := o.kubeConfig()
+		if err != nil {
+			return nil, err
+		}
+		if o.maxCodeBytes > kubestore.MaxBlobBytes {
+			o.maxCodeBytes = kubestore.MaxBlobBytes
+		}
+		ctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		st, err := kubestore.New(ctx, cfg, kubestore.Options{BlobNamespace: o.kubeNamespace, Logger: logger.With("component", "kubestore")})
+		if err != nil {
+			return nil, fmt.Errorf("--backend=kubernetes (API server %s): %w", cfg.Host, err)
+		}
+		logger.Info("state in Kubernetes", "server", cfg.Host, "packages_namespace", o.kubeNamespace, "max_code_bytes", o.maxCodeBytes)
+		return st, nil
+	}
+	return nil, fmt.Errorf("--backend=%q: use %s or %s", o.backend, backendLocal, backendKubernetes)
+}
+
+// kubeConfig returns the REST config of --kubeconfig, $KUBECONFIG or
+// ~/.kube/config, or the in-cluster one.
+func (o *options) kubeConfig() (*rest.Config, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if o.kubeconfig != "" {
+		rules.ExplicitPath = o.kubeconfig
+	}
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		if o.kubeconfig != "" {
+			return nil, fmt.Errorf("--kubeconfig=%q: %w", o.kubeconfig, err)
+		}
+		if cfg, ierr := rest.InClusterConfig(); ierr == nil {
+			return cfg, nil
+		}
+		return nil, fmt.Errorf("--backend=kubernetes: no kubeconfig (--kubeconfig, $KUBECONFIG, ~/.kube/config) and not in a cluster: %w", err)
+	}
+	cfg.UserAgent = "lanternd"
+	return cfg, nil
+}
