@@ -304,12 +304,12 @@ spec: {package: {filename: a.py, literal: YQ==}}
 kind: Function
 metadata: {name: nocode}
 spec: {environment: python, package: {filename: a.py}}
-`, []string{"set spec.package.literal"}},
+`, []string{"spec.package.literal: Invalid value", "set spec.package.literal"}},
 		{"dotted name", `apiVersion: lantern.dev/v1
 kind: Function
 metadata: {name: a.b}
 spec: {environment: python, package: {filename: a.py, literal: YQ==}}
-`, []string{"DNS-1123 label"}},
+`, []string{"metadata.name must be a DNS-1123 label"}},
 		{"unknown runtime", `apiVersion: lantern.dev/v1
 kind: Environment
 metadata: {name: ruby}
@@ -319,7 +319,7 @@ spec: {runtime: ruby}
 kind: Environment
 metadata: {name: both}
 spec: {runtime: python, command: ./run}
-`, []string{"either spec.runtime or spec.command"}},
+`, []string{"spec.command: Invalid value", "either spec.runtime or spec.command"}},
 		{"negative poolsize", `apiVersion: lantern.dev/v1
 kind: Environment
 metadata: {name: negpool}
@@ -329,7 +329,7 @@ spec: {runtime: python, poolsize: -3}
 kind: HTTPTrigger
 metadata: {name: both}
 spec: {relativeurl: /a, prefix: /b, functionref: {name: hello}}
-`, []string{"exactly one of spec.relativeurl"}},
+`, []string{"spec.prefix: Invalid value", "exactly one of spec.relativeurl"}},
 		{"bad method", `apiVersion: lantern.dev/v1
 kind: HTTPTrigger
 metadata: {name: badmethod}
