@@ -68,6 +68,7 @@ type Manager struct {
 	subs      map[chan api.InstanceEvent]struct{}
 	sink      LineSink
 	gone      func(id string)
+	fnChanged func(ns, name string)
 	reg       prometheus.Registerer
 	tracer    trace.Tracer
 	recent    *coldStartLog
@@ -252,6 +253,9 @@ func (m *Manager) GetInstance(ctx context.Context, req api.InstanceRequest) (*ap
 		fi.ready = append(fi.ready, in)
 	}
 	fi.mu.Unlock()
+	if !errors.Is(err, context.Canceled) {
+		m.functionChanged(fn)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -448,9 +452,11 @@ func (m *Manager) retire(in *inst, reason string) {
 		return
 	}
 	in.retiredAt, in.reason, in.state = time.Now(), reason, api.StateRetiring
+	fn := in.fn
 	in.mu.Unlock()
 	m.outOfService(in)
 	m.publish(api.InstanceEvent{Type: api.EventDeleted, Instance: in.view(), Reason: reason})
+	m.functionChanged(fn)
 }
 
 // outOfService stops GetInstance from handing out in.
@@ -502,6 +508,7 @@ func (m *Manager) remove(in *inst, reason string) {
 		fi.mu.Lock()
 		fi.ready = slices.DeleteFunc(fi.ready, func(x *inst) bool { return x == in })
 		fi.mu.Unlock()
+		m.functionChanged(fn)
 	}
 	if p != nil {
 		p.drop(in)

@@ -101,6 +101,7 @@ func TestHelmChart(t *testing.T) {
 		as, verb, resource string
 		want               string
 	}{
+		// resource/subresource: asked with --subresource.
 		{sa("controller"), "create", "functions.lantern.dev", "yes"},
 		{sa("controller"), "watch", "httptriggers.lantern.dev", "yes"},
 		{sa("controller"), "create", "configmaps", "yes"},
@@ -108,10 +109,17 @@ func TestHelmChart(t *testing.T) {
 		{sa("controller"), "create", "pods", "no"},
 		{sa("router"), "list", "functions.lantern.dev", "no"},
 		{sa("poolmgr"), "get", "configmaps", "no"},
+		{sa("poolmgr"), "patch", "functions.lantern.dev/status", "yes"},
+		{sa("poolmgr"), "update", "functions.lantern.dev", "no"},
+		{sa("router"), "patch", "functions.lantern.dev/status", "no"},
 		{sa("logger"), "list", "pods", "no"},
 	}
 	for _, c := range checks {
-		out, _ := cluster.Kubectl(t.Context(), "", "auth", "can-i", c.verb, c.resource, "-n", ns, "--as", c.as)
+		args := []string{"auth", "can-i", c.verb, c.resource, "-n", ns, "--as", c.as}
+		if res, sub, ok := strings.Cut(c.resource, "/"); ok {
+			args = []string{"auth", "can-i", c.verb, res, "--subresource", sub, "-n", ns, "--as", c.as}
+		}
+		out, _ := cluster.Kubectl(t.Context(), "", args...)
 		if got := strings.TrimSpace(out); got != c.want {
 			t.Errorf("can %s %s %s: got %q, want %q", c.as, c.verb, c.resource, got, c.want)
 		}

@@ -384,3 +384,53 @@ func eventually(t *testing.T, timeout time.Duration, f func() error) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestStatus: the Function's status subresource tells the truth: ready
+// instances after a call and after idle reaping, the last cold start, and
+// the error of a function that fails to load.
+func TestStatus(t *testing.T) {
+	mustCLI(t, "env", "create", "--name", "stenv", "--runtime", "python", "--poolsize", "1")
+	mustCLI(t, "fn", "create", "--name", "brief", "--env", "stenv", "--code", fixture("python", "hello.py"), "--idletimeout", "2")
+	mustCLI(t, "route", "create", "--name", "brief", "--function", "brief", "--url", "/brief")
+	call(t, "/brief")
+	status := func(name string) string {
+		out, err := cluster.Kubectl(t.Context(), "", "get", "functions.lantern.dev", name, "-o",
+			`jsonpath={.status.readyInstances}|{.status.lastColdStart}|{.status.lastError}`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	eventually(t, 10*time.Second, func() error {
+		if got := status("brief"); !strings.HasPrefix(got, "1|20") || !strings.HasSuffix(got, "|") {
+			return fmt.Errorf("status of brief after a call: got %q, want 1 ready instance, a cold start time and no error", got)
+		}
+		return nil
+	})
+	eventually(t, 20*time.Second, func() error {
+		if got := status("brief"); !strings.HasPrefix(got, "0|20") {
+			return fmt.Errorf("status of brief after its idle timeout: got %q, want 0 ready instances", got)
+		}
+		return nil
+	})
+
+	mustCLI(t, "fn", "create", "--name", "broken", "--env", "stenv", "--code", fixture("python", "syntaxerror.py"))
+	mustCLI(t, "route", "create", "--name", "broken", "--function", "broken", "--url", "/broken")
+	eventually(t, 30*time.Second, func() error {
+		resp, err := http.Get(lantern.routerURL + "/broken")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadGateway {
+			return fmt.Errorf("GET /broken: got %s, want 502", resp.Status)
+		}
+		return nil
+	})
+	eventually(t, 10*time.Second, func() error {
+		if got := status("broken"); !strings.HasPrefix(got, "0||") || !strings.Contains(got, "failed to load") {
+			return fmt.Errorf("status of broken: got %q, want 0 ready, no cold start and the load error", got)
+		}
+		return nil
+	})
+}

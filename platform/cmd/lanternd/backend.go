@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/lantern-faas/lantern/platform/poolmgr"
 	"github.com/lantern-faas/lantern/platform/store"
 	"github.com/lantern-faas/lantern/platform/store/boltstore"
 	"github.com/lantern-faas/lantern/platform/store/kubestore"
@@ -67,4 +68,28 @@ func (o *options) kubeConfig() (*rest.Config, error) {
 	}
 	cfg.UserAgent = "lanternd"
 	return cfg, nil
+}
+
+// reportStatus makes the poolmgr publish each function's status (ready
+// instances, last cold start, last error) in its custom resource when
+// --backend=kubernetes; it returns nil otherwise.
+func reportStatus(o *options, pm *poolmgr.Manager, logger *slog.Logger) (*kubestore.StatusWriter, error) {
+	switch o.backend {
+	case backendLocal:
+		return nil, nil
+	case backendKubernetes:
+	default:
+		return nil, fmt.Errorf("--backend=%q: use %s or %s", o.backend, backendLocal, backendKubernetes)
+	}
+	cfg, err := o.kubeConfig()
+	if err != nil {
+		return nil, err
+	}
+	w, err := kubestore.NewStatusWriter(cfg, kubestore.FunctionsResource,
+		func(ns, name string) any { return pm.FunctionStatus(ns, name) }, logger.With("component", "status"))
+	if err != nil {
+		return nil, err
+	}
+	pm.SetFunctionChanged(w.Changed)
+	return w, nil
 }

@@ -52,6 +52,10 @@ func runAll(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	status, err := reportStatus(o, pm, logger)
+	if err != nil {
+		return err
+	}
 	rt := newRouter(o, pm, inf, logger, tel)
 	lst, err := newLogStore(ctx, o, logger)
 	if err != nil {
@@ -76,6 +80,9 @@ func runAll(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 	g.Go(func() error { return serve(gctx, apiLn, tel.withMetrics(ctrl.Handler()), logger) })
 	g.Go(func() error { return inf.Run(gctx) })
 	g.Go(func() error { return pm.Run(gctx) })
+	if status != nil {
+		g.Go(func() error { return status.Run(gctx) })
+	}
 	g.Go(func() error { return rt.Run(gctx) })
 	g.Go(func() error {
 		if err := inf.WaitSynced(gctx); err != nil {
@@ -126,6 +133,10 @@ func runPoolmgr(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	status, err := reportStatus(o, pm, logger)
+	if err != nil {
+		return err
+	}
 	capture, shipper, err := newCapture(o, orDefault(o.logsForwardAddr, "127.0.0.1:24224"), logger, tel)
 	if err != nil {
 		return err
@@ -139,6 +150,9 @@ func runPoolmgr(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return inf.Run(gctx) })
 	g.Go(func() error { return pm.Run(gctx) })
+	if status != nil {
+		g.Go(func() error { return status.Run(gctx) })
+	}
 	g.Go(func() error { return serve(gctx, ln, tel.withMetrics(pm.Handler()), logger) })
 	logger.Info("poolmgr ready", "addr", "http://"+ln.Addr().String(), "controller", o.controllerURL)
 	return g.Wait()

@@ -82,7 +82,7 @@ func newRootCommand(getenv func(string) string) *cobra.Command {
 	pf.StringVar(&o.influxOrg, "influxdb-org", getenv("LANTERN_INFLUXDB_ORG"), "InfluxDB 2.x organization (empty on 1.8)")
 	pf.StringVar(&o.influxBucket, "influxdb-bucket", envOr(getenv, "LANTERN_INFLUXDB_BUCKET", "lantern"), "InfluxDB bucket (2.x) or database[/retention-policy] (1.8)")
 	pf.StringVar(&o.influxDatabase, "influxdb-database", getenv("LANTERN_INFLUXDB_DATABASE"), "InfluxDB 1.8 database to query with InfluxQL and create at start (empty: Flux, for 2.x)")
-	pf.StringVar(&o.backend, "backend", envOr(getenv, "LANTERN_BACKEND", backendLocal), "where the controller keeps state: local (a file in --data-dir) or kubernetes (Lantern's CRDs, see charts/lantern/crds)")
+	pf.StringVar(&o.backend, "backend", envOr(getenv, "LANTERN_BACKEND", backendLocal), "where the controller keeps state: local (a file in --data-dir) or kubernetes (Lantern's CRDs, see charts/lantern/crds; the poolmgr then writes each Function's status there)")
 	pf.StringVar(&o.kubeconfig, "kubeconfig", getenv("LANTERN_KUBECONFIG"), "--backend=kubernetes: kubeconfig file (default $KUBECONFIG, ~/.kube/config, else the in-cluster service account)")
 	pf.StringVar(&o.kubeNamespace, "kube-namespace", envOr(getenv, "LANTERN_KUBE_NAMESPACE", envOr(getenv, "POD_NAMESPACE", "default")), "--backend=kubernetes: namespace of the package ConfigMaps (lanternd's own)")
 	pf.IntVar(&o.procs, "procs", 0, "CPUs lanternd itself uses (GOMAXPROCS); 0: half of them, at least 1, leaving the rest to the function instances (the GOMAXPROCS variable wins)")

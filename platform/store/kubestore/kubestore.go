@@ -1,6 +1,7 @@
 package kubestore
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -194,10 +195,19 @@ func (s *Store) observe(k *Kind, obj any, deleted bool) {
 		delete(s.records, key)
 		delete(s.literals, key)
 	} else {
-		if old, ok := s.records[key]; ok && old.ResourceVersion >= rec.ResourceVersion {
+		old, ok := s.records[key]
+		if ok && old.ResourceVersion >= rec.ResourceVersion {
 			return
 		}
 		s.records[key] = rec
+		if ok && bytes.Equal(old.Value, rec.Value) {
+			// Only what the value does not hold changed (the status
+			// subresource, another manager's fields): readers get the new
+			// version, watchers no event, so a status write is not taken
+			// for a new version of the function.
+			s.broadcastChangedLocked()
+			return
+		}
 		if literal != nil {
 			s.literals[key] = literal
 		} else {
@@ -212,6 +222,11 @@ func (s *Store) observe(k *Kind, obj any, deleted bool) {
 			close(w.ch)
 		}
 	}
+	s.broadcastChangedLocked()
+}
+
+// broadcastChangedLocked wakes the writers waiting for their writes.
+func (s *Store) broadcastChangedLocked() {
 	close(s.changed)
 	s.changed = make(chan struct{})
 }

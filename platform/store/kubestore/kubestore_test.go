@@ -234,6 +234,67 @@ spec:
 	}
 }
 
+// TestStatusIsNoEvent: a status write moves the record's version but is no
+// change of the object for watchers (the poolmgr would take it for a new
+// version of the function and replace its instances).
+func TestStatusIsNoEvent(t *testing.T) {
+	s := newStore(t, nil)
+	t.Cleanup(func() { s.Close() })
+	ctx := t.Context()
+	if _, err := cluster.Kubectl(ctx, `apiVersion: lantern.dev/v1
+kind: Function
+metadata: {name: st, namespace: default}
+spec: {environment: py, package: {filename: a.py, literal: YQ==}}
+`, "apply", "-f", "-"); err != nil {
+		t.Fatal(err)
+	}
+	key := store.Key{Kind: api.KindFunction, Namespace: "default", Name: "st"}
+	var before store.Record
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if before, err = s.Get(ctx, key); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	_, events, err := s.Watch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := kubestore.NewStatusWriter(cluster.Config, kubestore.FunctionsResource,
+		func(ns, name string) any { return api.FunctionStatus{ReadyInstances: 7} }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go w.Run(wctx)
+	w.Changed("default", "st")
+	var after store.Record
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if after, _ = s.Get(ctx, key); after.ResourceVersion > before.ResourceVersion {
+			break
+		}
+	}
+	if after.ResourceVersion <= before.ResourceVersion || string(after.Value) != string(before.Value) {
+		t.Fatalf("after a status write: got version %d value %s, want a version above %d and the same value", after.ResourceVersion, after.Value, before.ResourceVersion)
+	}
+	if out, err := cluster.Kubectl(ctx, "", "get", "functions.lantern.dev", "st", "-o", "jsonpath={.status.readyInstances}"); err != nil || out != "7" {
+		t.Fatalf("status.readyInstances: got %q, %v; want 7", out, err)
+	}
+	select {
+	case ev := <-events:
+		t.Fatalf("watch event for a status write: got %v %s, want none", ev.Type, ev.Record.Value)
+	case <-time.After(200 * time.Millisecond):
+	}
+	// An update with the version Get returned still works.
+	if _, err := s.Update(ctx, key, after.Value, after.ResourceVersion); err != nil {
+		t.Fatalf("Update with the version after the status write: %v", err)
+	}
+}
+
 func TestBlobTooLarge(t *testing.T) {
 	s := newStore(t, nil)
 	t.Cleanup(func() { s.Close() })
