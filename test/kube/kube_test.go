@@ -266,7 +266,29 @@ spec:
 	if resp.StatusCode != http.StatusOK || string(body) != code {
 		t.Errorf("GET the package of kfn: got %s %q, want 200 %q", resp.Status, body, code)
 	}
-	if _, err := kubectl(t, "", "delete", "httptrigger.lantern.dev/kfn"); err != nil {
+	// A route added with kubectl reaches the router through the informers:
+	// how long from kubectl's answer to the router's first 200.
+	if _, err := kubectl(t, "apiVersion: lantern.dev/v1\nkind: HTTPTrigger\nmetadata: {name: kfn2}\nspec: {relativeurl: /kfn2, functionref: {name: kfn}}\n", "apply", "-f", "-"); err != nil {
+		t.Fatal(err)
+	}
+	applied := time.Now()
+	eventually(t, 10*time.Second, func() error {
+		resp, err := http.Get(lantern.routerURL + "/kfn2")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET /kfn2: got %s, want 200", resp.Status)
+		}
+		return nil
+	})
+	visible := time.Since(applied)
+	t.Logf("a route applied with kubectl served by the router after %v", visible.Round(time.Millisecond))
+	if visible > 2*time.Second {
+		t.Errorf("a route applied with kubectl took %v to reach the router, want ≤ 1 s (2 s with slack for a loaded machine)", visible)
+	}
+	if _, err := kubectl(t, "", "delete", "httptrigger.lantern.dev/kfn", "httptrigger.lantern.dev/kfn2"); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, func() error {
@@ -381,7 +403,7 @@ func eventually(t *testing.T, timeout time.Duration, f func() error) {
 		if time.Now().After(deadline) {
 			t.Fatal(err)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
