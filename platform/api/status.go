@@ -13,3 +13,14 @@ type FunctionStatus struct {
 	// worked.
 	LastError string `json:"lastError"`
 }
+
+// EnvironmentStatus is what the platform observes of an environment's
+// pool: the status subresource of the Environment custom resource.
+type EnvironmentStatus struct {
+	// ReadyInstances is the number of warm generic instances ready to be
+	// specialized.
+	ReadyInstances int `json:"readyInstances"`
+	// LastError is why the last generic instance failed to start, empty
+	// when the last start worked.
+	LastError string `json:"lastError"`
+}

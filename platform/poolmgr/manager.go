@@ -61,17 +61,18 @@ type Manager struct {
 	metrics *metrics
 	ctx     context.Context
 
-	mu        sync.Mutex
-	pools     map[client.NamespacedName]*pool
-	funcs     map[client.NamespacedName]*funcInstances
-	instances map[string]*inst
-	subs      map[chan api.InstanceEvent]struct{}
-	sink      LineSink
-	gone      func(id string)
-	fnChanged func(ns, name string)
-	reg       prometheus.Registerer
-	tracer    trace.Tracer
-	recent    *coldStartLog
+	mu         sync.Mutex
+	pools      map[client.NamespacedName]*pool
+	funcs      map[client.NamespacedName]*funcInstances
+	instances  map[string]*inst
+	subs       map[chan api.InstanceEvent]struct{}
+	sink       LineSink
+	gone       func(id string)
+	fnChanged  func(ns, name string)
+	envChanged func(ns, name string)
+	reg        prometheus.Registerer
+	tracer     trace.Tracer
+	recent     *coldStartLog
 }
 
 // funcInstances are the specialized instances of one function. Its own

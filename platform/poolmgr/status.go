@@ -10,6 +10,30 @@ import (
 // published (FunctionStatus); call before Run. It must not block.
 func (m *Manager) SetFunctionChanged(f func(ns, name string)) { m.fnChanged = f }
 
+// SetEnvironmentChanged sets a callback told the namespace and name of an
+// environment whose pool changed (EnvironmentStatus); call before Run. It
+// must not block.
+func (m *Manager) SetEnvironmentChanged(f func(ns, name string)) { m.envChanged = f }
+
+func (m *Manager) environmentPoolChanged(env *api.Environment) {
+	if m.envChanged != nil {
+		m.envChanged(env.Metadata.Namespace, env.Metadata.Name)
+	}
+}
+
+// EnvironmentStatus returns what the poolmgr knows of an environment's pool.
+func (m *Manager) EnvironmentStatus(ns, name string) api.EnvironmentStatus {
+	m.mu.Lock()
+	p := m.pools[client.NamespacedName{Namespace: ns, Name: name}]
+	m.mu.Unlock()
+	if p == nil {
+		return api.EnvironmentStatus{}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return api.EnvironmentStatus{ReadyInstances: len(p.idle), LastError: p.statusErr}
+}
+
 func (m *Manager) functionChanged(fn *api.Function) {
 	if m.fnChanged != nil && fn != nil {
 		m.fnChanged(fn.Metadata.Namespace, fn.Metadata.Name)

@@ -110,6 +110,7 @@ func TestHelmChart(t *testing.T) {
 		{sa("router"), "list", "functions.lantern.dev", "no"},
 		{sa("poolmgr"), "get", "configmaps", "no"},
 		{sa("poolmgr"), "patch", "functions.lantern.dev/status", "yes"},
+		{sa("poolmgr"), "patch", "environments.lantern.dev/status", "yes"},
 		{sa("poolmgr"), "update", "functions.lantern.dev", "no"},
 		{sa("router"), "patch", "functions.lantern.dev/status", "no"},
 		{sa("logger"), "list", "pods", "no"},

@@ -436,6 +436,28 @@ func TestStatus(t *testing.T) {
 		return nil
 	})
 
+	envStatus := func(name string) string {
+		out, err := cluster.Kubectl(t.Context(), "", "get", "environments.lantern.dev", name, "-o", `jsonpath={.status.readyInstances}|{.status.lastError}`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	eventually(t, 10*time.Second, func() error {
+		if got := envStatus("stenv"); got != "1|" {
+			return fmt.Errorf("status of environment stenv (poolsize 1): got %q, want 1 ready instance and no error", got)
+		}
+		return nil
+	})
+	mustCLI(t, "env", "create", "--name", "badenv", "--command", "exit 3", "--poolsize", "1")
+	eventually(t, 15*time.Second, func() error {
+		if got := envStatus("badenv"); !strings.HasPrefix(got, "0|") || len(got) < 5 {
+			return fmt.Errorf("status of environment badenv (its command exits): got %q, want 0 ready instances and the start error", got)
+		}
+		return nil
+	})
+	t.Logf("badenv status: %s", envStatus("badenv"))
+
 	mustCLI(t, "fn", "create", "--name", "broken", "--env", "stenv", "--code", fixture("python", "syntaxerror.py"))
 	mustCLI(t, "route", "create", "--name", "broken", "--function", "broken", "--url", "/broken")
 	eventually(t, 30*time.Second, func() error {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -70,10 +71,11 @@ func (o *options) kubeConfig() (*rest.Config, error) {
 	return cfg, nil
 }
 
-// reportStatus makes the poolmgr publish each function's status (ready
-// instances, last cold start, last error) in its custom resource when
-// --backend=kubernetes; it returns nil otherwise.
-func reportStatus(o *options, pm *poolmgr.Manager, logger *slog.Logger) (*kubestore.StatusWriter, error) {
+// reportStatus makes the poolmgr publish each Function's and Environment's
+// status (ready instances, last cold start, last error) in its custom
+// resource when --backend=kubernetes. It returns what runs the writers, or
+// nil for the local backend.
+func reportStatus(o *options, pm *poolmgr.Manager, logger *slog.Logger) (func(context.Context) error, error) {
 	switch o.backend {
 	case backendLocal:
 		return nil, nil
@@ -85,11 +87,23 @@ func reportStatus(o *options, pm *poolmgr.Manager, logger *slog.Logger) (*kubest
 	if err != nil {
 		return nil, err
 	}
-	w, err := kubestore.NewStatusWriter(cfg, kubestore.FunctionsResource,
-		func(ns, name string) any { return pm.FunctionStatus(ns, name) }, logger.With("component", "status"))
+	logger = logger.With("component", "status")
+	fns, err := kubestore.NewStatusWriter(cfg, kubestore.FunctionsResource,
+		func(ns, name string) any { return pm.FunctionStatus(ns, name) }, logger)
 	if err != nil {
 		return nil, err
 	}
-	pm.SetFunctionChanged(w.Changed)
-	return w, nil
+	envs, err := kubestore.NewStatusWriter(cfg, kubestore.EnvironmentsResource,
+		func(ns, name string) any { return pm.EnvironmentStatus(ns, name) }, logger)
+	if err != nil {
+		return nil, err
+	}
+	pm.SetFunctionChanged(fns.Changed)
+	pm.SetEnvironmentChanged(envs.Changed)
+	return func(ctx context.Context) error {
+		g, ctx := errgroup.WithContext(ctx)
+		g.Go(func() error { return fns.Run(ctx) })
+		g.Go(func() error { return envs.Run(ctx) })
+		return g.Wait()
+	}, nil
 }

@@ -81,7 +81,7 @@ func runAll(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 	g.Go(func() error { return inf.Run(gctx) })
 	g.Go(func() error { return pm.Run(gctx) })
 	if status != nil {
-		g.Go(func() error { return status.Run(gctx) })
+		g.Go(func() error { return status(gctx) })
 	}
 	g.Go(func() error { return rt.Run(gctx) })
 	g.Go(func() error {
@@ -151,7 +151,7 @@ func runPoolmgr(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 	g.Go(func() error { return inf.Run(gctx) })
 	g.Go(func() error { return pm.Run(gctx) })
 	if status != nil {
-		g.Go(func() error { return status.Run(gctx) })
+		g.Go(func() error { return status(gctx) })
 	}
 	g.Go(func() error { return serve(gctx, ln, tel.withMetrics(pm.Handler()), logger) })
 	logger.Info("poolmgr ready", "addr", "http://"+ln.Addr().String(), "controller", o.controllerURL)

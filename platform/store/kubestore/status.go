@@ -45,8 +45,11 @@ func NewStatusWriter(cfg *rest.Config, resource schema.GroupVersionResource, sta
 	return &StatusWriter{dyn: dyn, resource: resource, status: status, logger: logger, queue: q}, nil
 }
 
-// FunctionsResource is lantern.dev/v1 functions.
-var FunctionsResource = schema.GroupVersionResource{Group: Group, Version: Version, Resource: "functions"}
+// Lantern's resources whose status the platform writes.
+var (
+	FunctionsResource    = schema.GroupVersionResource{Group: Group, Version: Version, Resource: "functions"}
+	EnvironmentsResource = schema.GroupVersionResource{Group: Group, Version: Version, Resource: "environments"}
+)
 
 // Changed queues the status of one object for writing. It does not block.
 func (w *StatusWriter) Changed(ns, name string) {
