@@ -64,7 +64,7 @@ func run(m *testing.M) int {
 		return fail(err)
 	}
 	cluster = c
-	l, err := startLanternd(filepath.Join(dir, "lanternd"))
+	l, err := startLanternd(c, filepath.Join(dir, "lanternd"))
 	if err != nil {
 		return fail(err)
 	}
@@ -85,16 +85,16 @@ type lanternd struct {
 	api, router, reaper string
 }
 
-func startLanternd(dir string) (*lanternd, error) {
+func startLanternd(c *kubeenv.Cluster, dir string, extra ...string) (*lanternd, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
 	l := &lanternd{dir: dir}
 	p, addrs, err := testenv.Launch(3, 30*time.Second, 40, func(addrs []string, attempt int) (*testenv.Proc, []string, error) {
 		p, err := testenv.StartProc("lanternd", filepath.Join(dir, fmt.Sprintf("lanternd-%d.log", attempt)), dir, testenv.CleanEnv(),
-			filepath.Join(binDir, "lanternd"), "all", "--backend", "kubernetes", "--kubeconfig", cluster.Kubeconfig,
-			"--data-dir", filepath.Join(dir, "data"), "--api-addr", addrs[0], "--router-addr", addrs[1], "--metrics-addr", addrs[2],
-			"--runtimes-dir", filepath.Join(root, "platform", "environments"), "--log-format", "text")
+			filepath.Join(binDir, "lanternd"), append([]string{"all", "--backend", "kubernetes", "--kubeconfig", c.Kubeconfig,
+				"--data-dir", filepath.Join(dir, "data"), "--api-addr", addrs[0], "--router-addr", addrs[1], "--metrics-addr", addrs[2],
+				"--runtimes-dir", filepath.Join(root, "platform", "environments"), "--log-format", "text"}, extra...)...)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -113,13 +113,19 @@ func (l *lanternd) stop() {
 	}
 }
 
-// cli runs the lantern CLI against lanternd.
+// cli runs the lantern CLI against the shared lanternd.
 func cli(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	return cliAt(t, lantern, args...)
+}
+
+// cliAt runs the lantern CLI against l.
+func cliAt(t *testing.T, l *lanternd, args ...string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "lantern"), args...)
-	cmd.Env = append(testenv.CleanEnv(), "LANTERN_URL="+lantern.apiURL, "LANTERN_ROUTER_URL="+lantern.routerURL, "GORACE=atexit_sleep_ms=0")
+	cmd.Env = append(testenv.CleanEnv(), "LANTERN_URL="+l.apiURL, "LANTERN_ROUTER_URL="+l.routerURL, "GORACE=atexit_sleep_ms=0")
 	out, err := cmd.CombinedOutput()
 	t.Logf("$ lantern %s\n%s", strings.Join(args, " "), out)
 	if err != nil {
@@ -144,15 +150,20 @@ func kubectl(t *testing.T, stdin string, args ...string) (string, error) {
 	return out, err
 }
 
-// call GETs a path through the router, retrying while the route is not
-// there yet, and returns the body of the first 200.
+// call GETs a path through the shared lanternd's router, retrying while
+// the route is not there yet, and returns the body of the first 200.
 func call(t *testing.T, path string) string {
+	t.Helper()
+	return callAt(t, lantern, path)
+}
+
+func callAt(t *testing.T, l *lanternd, path string) string {
 	t.Helper()
 	hc := &http.Client{Timeout: 60 * time.Second}
 	deadline := time.Now().Add(60 * time.Second)
 	var last string
 	for time.Now().Before(deadline) {
-		resp, err := hc.Get(lantern.routerURL + path)
+		resp, err := hc.Get(l.routerURL + path)
 		if err == nil {
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()

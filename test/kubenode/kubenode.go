@@ -2,7 +2,11 @@
 // (node/nodeutil): it registers a Ready Node and runs each pod scheduled to
 // it (spec.nodeName) as local processes, one per container, every pod on a
 // loopback address of its own (127.77.x.y) that becomes its pod IP. Images
-// are mapped to local commands by Options.Images.
+// are mapped to local commands by Options.Images. The container's
+// environment (values, $(VAR) references, status.podIP and metadata field
+// references) and args are resolved as a kubelet would; an emptyDir volume
+// is a folder of the pod, and its mount path is rewritten to that folder in
+// the args and environment of the containers that mount it.
 //
 // It stands in for a kubelet and a container runtime on a machine that has
 // neither, so that the platform's pods run for real against a real API
@@ -18,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -72,6 +77,9 @@ func Start(ctx context.Context, client kubernetes.Interface, opts Options) (*Nod
 	}, nodeutil.WithClient(client), func(c *nodeutil.NodeConfig) error {
 		c.HTTPListenAddr = "127.0.0.1:0" // no TLS config: the kubelet API is not served
 		c.NumWorkers = 4
+		// The node resolves the environment itself: status.podIP is only
+		// known once it has given the pod its address.
+		c.SkipDownwardAPIResolution = true
 		return nil
 	})
 	if err != nil {
@@ -176,7 +184,21 @@ func (p *provider) CreatePod(ctx context.Context, in *corev1.Pod) error {
 	obj.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: pd.ip, PodIPs: []corev1.PodIP{{IP: pd.ip}}, HostIP: "127.0.0.1",
 		StartTime: &now}
 	var startErr error
+	// An emptyDir volume is a folder of the pod; its mount path is
+	// rewritten to that folder in each container's args and environment.
+	volumes := map[string]string{}
+	for _, v := range obj.Spec.Volumes {
+		if v.EmptyDir != nil {
+			volumes[v.Name] = filepath.Join(p.opts.Dir, obj.Namespace+"_"+obj.Name, "volumes", v.Name)
+			if err := os.MkdirAll(volumes[v.Name], 0o755); err != nil {
+				startErr = err
+			}
+		}
+	}
 	for _, c := range obj.Spec.Containers {
+		if startErr != nil {
+			break
+		}
 		argv, ok := p.opts.Images[c.Image]
 		if !ok {
 			startErr = fmt.Errorf("container %s: image %q is not mapped to a command on node %s", c.Name, c.Image, p.opts.Name)
@@ -192,14 +214,32 @@ func (p *provider) CreatePod(ctx context.Context, in *corev1.Pod) error {
 			startErr = err
 			break
 		}
-		args := append(append(append([]string{}, argv[1:]...), c.Command...), c.Args...)
+		var mounts []string // mountPath, host folder, ...
+		for _, m := range c.VolumeMounts {
+			if dir, ok := volumes[m.Name]; ok {
+				mounts = append(mounts, m.MountPath, dir)
+			}
+		}
+		rewrite := strings.NewReplacer(mounts...)
+		vars := map[string]string{}
+		env := append(os.Environ(), "POD_IP="+pd.ip, "POD_NAME="+obj.Name, "POD_NAMESPACE="+obj.Namespace, "HOSTNAME="+obj.Name)
+		for _, e := range c.Env {
+			v := expand(e.Value, vars)
+			if f := e.ValueFrom; f != nil && f.FieldRef != nil {
+				v = map[string]string{"status.podIP": pd.ip, "metadata.name": obj.Name, "metadata.namespace": obj.Namespace}[f.FieldRef.FieldPath]
+			}
+			v = rewrite.Replace(v)
+			vars[e.Name] = v
+			env = append(env, e.Name+"="+v)
+		}
+		var args []string
+		for _, a := range append(append(append([]string{}, argv[1:]...), c.Command...), c.Args...) {
+			args = append(args, rewrite.Replace(expand(a, vars)))
+		}
 		cmd := exec.Command(argv[0], args...)
 		cmd.Dir, cmd.Stdout, cmd.Stderr = dir, log, log
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		cmd.Env = append(os.Environ(), "POD_IP="+pd.ip, "POD_NAME="+obj.Name, "POD_NAMESPACE="+obj.Namespace, "HOSTNAME="+obj.Name)
-		for _, e := range c.Env {
-			cmd.Env = append(cmd.Env, e.Name+"="+e.Value)
-		}
+		cmd.Env = env
 		if err := cmd.Start(); err != nil {
 			log.Close()
 			startErr = fmt.Errorf("container %s: %w", c.Name, err)
@@ -284,6 +324,32 @@ func (p *provider) refreshLocked(pd *pod) {
 	select {
 	case p.updates <- pd.obj.DeepCopy():
 	default: // the pod controller is far behind; it resyncs from GetPods
+	}
+}
+
+// expand replaces $(NAME) with the value of a variable defined before it,
+// as the kubelet does; an unknown reference is left as it is.
+func expand(s string, vars map[string]string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "$(")
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		j := strings.IndexByte(s[i:], ')')
+		if j < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		name := s[i+2 : i+j]
+		b.WriteString(s[:i])
+		if v, ok := vars[name]; ok {
+			b.WriteString(v)
+		} else {
+			b.WriteString(s[i : i+j+1])
+		}
+		s = s[i+j+1:]
 	}
 }
 

@@ -8,9 +8,13 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/lantern-faas/lantern/platform/fetcher"
+	"github.com/lantern-faas/lantern/platform/instance"
+	"github.com/lantern-faas/lantern/platform/instance/kubepods"
 	"github.com/lantern-faas/lantern/platform/poolmgr"
 	"github.com/lantern-faas/lantern/platform/store"
 	"github.com/lantern-faas/lantern/platform/store/boltstore"
@@ -106,4 +110,39 @@ func reportStatus(o *options, pm *poolmgr.Manager, logger *slog.Logger) (func(co
 		g.Go(func() error { return envs.Run(ctx) })
 		return g.Wait()
 	}, nil
+}
+
+// Where instances run (--instances).
+const (
+	instancesProcess = "process"
+	instancesPods    = "pods"
+)
+
+// podRuntime runs instances as pods in --pods-namespace, each with a
+// fetcher sidecar (--fetcher-image running `lanternd fetcher`).
+func podRuntime(ctx context.Context, o *options) (instance.Runtime, poolmgr.Loader, error) {
+	cfg, err := o.kubeConfig()
+	if err != nil {
+		return nil, nil, err
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	ns := o.podsNamespace
+	if ns == "" {
+		ns = o.kubeNamespace
+	}
+	controllerURL := o.podControllerURL
+	if controllerURL == "" {
+		controllerURL = o.controllerURL
+	}
+	rt, err := kubepods.New(ctx, cs, kubepods.Config{
+		Namespace: ns, Images: o.podImages, FetcherImage: o.fetcherImage, NodeName: o.podNode,
+		FetcherArgs: []string{"fetcher", "--controller-url=" + controllerURL},
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("--instances=pods: %w", err)
+	}
+	return rt, fetcher.NewPodLoader(nil), nil
 }

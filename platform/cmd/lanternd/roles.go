@@ -48,7 +48,10 @@ func runAll(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 	}
 	cc := client.NewController("http://"+apiLn.Addr().String(), nil)
 	inf := client.NewInformer(cc, logger.With("component", "informer"))
-	pm, err := newPoolmgr(o, cc, inf, logger, tel)
+	if o.podControllerURL == "" {
+		o.podControllerURL = "http://" + apiLn.Addr().String() // for pods' fetchers
+	}
+	pm, err := newPoolmgr(ctx, o, cc, inf, logger, tel)
 	if err != nil {
 		return err
 	}
@@ -129,7 +132,7 @@ func runPoolmgr(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 		return err
 	}
 	defer tel.shutdown()
-	pm, err := newPoolmgr(o, cc, inf, logger, tel)
+	pm, err := newPoolmgr(ctx, o, cc, inf, logger, tel)
 	if err != nil {
 		return err
 	}
@@ -219,6 +222,22 @@ func runLogger(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 	return g.Wait()
 }
 
+// runFetcher serves the fetcher sidecar of a pool pod.
+func runFetcher(cmd *cobra.Command, o *options, logger *slog.Logger) error {
+	cc := client.NewController(o.controllerURL, nil)
+	codeDir, err := filepath.Abs(o.codeDir)
+	if err != nil {
+		return err
+	}
+	f := fetcher.New(cc, filepath.Join(o.dataDir, "packages"), fetcher.DefaultLimits())
+	ln, err := listen("--fetcher-addr", o.fetcherAddr)
+	if err != nil {
+		return err
+	}
+	logger.Info("fetcher ready", "addr", "http://"+ln.Addr().String(), "code_dir", codeDir, "controller", o.controllerURL)
+	return serve(cmd.Context(), ln, f.Handler(codeDir), logger)
+}
+
 func orDefault(v, def string) string {
 	if v == "" {
 		return def
@@ -227,7 +246,20 @@ func orDefault(v, def string) string {
 }
 
 // newPoolmgr wires a poolmgr with local processes and the fetcher.
-func newPoolmgr(o *options, cc *client.Controller, inf *client.Informer, logger *slog.Logger, tel *telemetryDeps) (*poolmgr.Manager, error) {
+func newPoolmgr(ctx context.Context, o *options, cc *client.Controller, inf *client.Informer, logger *slog.Logger, tel *telemetryDeps) (*poolmgr.Manager, error) {
+	if o.instances == instancesPods {
+		rt, loader, err := podRuntime(ctx, o)
+		if err != nil {
+			return nil, err
+		}
+		pm := poolmgr.New(poolmgr.Config{ReapInterval: o.reapInterval}, rt, loader, inf, logger.With("component", "poolmgr"),
+			poolmgr.WithRegisterer(tel.registerer()), poolmgr.WithTracerProvider(tel.tracing.Provider))
+		inf.OnChange(pm.OnChange)
+		return pm, nil
+	}
+	if o.instances != instancesProcess {
+		return nil, fmt.Errorf("--instances=%q: use %s or %s", o.instances, instancesProcess, instancesPods)
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err

@@ -1,0 +1,171 @@
+package kube
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/lantern-faas/lantern/test/kubeenv"
+	"github.com/lantern-faas/lantern/test/kubenode"
+)
+
+// TestPods runs instances as pods: a cluster of its own (so that the shared
+// lanternd's pools stay out of it), a test node that runs pods as local
+// processes, and `lanternd all --instances pods`. The pool pods come up,
+// the first call specializes one through its fetcher sidecar, the router
+// calls the pod's IP, an idle pod is reaped, a killed one replaced.
+func TestPods(t *testing.T) {
+	dir := t.TempDir()
+	c, err := kubeenv.Start(filepath.Join(dir, "cluster"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Stop)
+	ctx := t.Context()
+	if err := c.ApplyCRDs(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// No controller-manager: pods need the default ServiceAccount made by hand.
+	if _, err := c.Kubectl(ctx, "", "create", "serviceaccount", "default", "-n", "default"); err != nil {
+		t.Fatal(err)
+	}
+	cs := kubernetes.NewForConfigOrDie(c.Config)
+	node, err := kubenode.Start(ctx, cs, kubenode.Options{Name: "pods-node", Dir: filepath.Join(dir, "node"), FirstIP: 2, Images: map[string][]string{
+		"lantern/python-env": {"/usr/bin/python3", filepath.Join(root, "platform", "environments", "python", "server.py")},
+		"lantern/lanternd":   {filepath.Join(binDir, "lanternd")},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(node.Stop)
+	l, err := startLanternd(c, filepath.Join(dir, "lanternd"), "--instances", "pods", "--pods-namespace", "default",
+		"--pod-image", "python=lantern/python-env", "--fetcher-image", "lantern/lanternd", "--pod-node", "pods-node")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		l.stop()
+		if t.Failed() {
+			t.Logf("lanternd log:\n%s", l.proc.Tail(60))
+		}
+	})
+	must := func(args ...string) {
+		t.Helper()
+		if _, err := cliAt(t, l, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pods := func(env string) []corev1.Pod {
+		t.Helper()
+		list, err := cs.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "lantern.dev/environment=" + env})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return list.Items
+	}
+	running := func(env string) []string {
+		var names []string
+		for _, p := range pods(env) {
+			if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+				names = append(names, p.Name)
+			}
+		}
+		sort.Strings(names)
+		return names
+	}
+
+	began := time.Now()
+	must("env", "create", "--name", "pyp", "--runtime", "python", "--poolsize", "2")
+	eventually(t, 30*time.Second, func() error {
+		if got := running("pyp"); len(got) != 2 {
+			return fmt.Errorf("pool pods of pyp: got %v running, want 2", got)
+		}
+		return nil
+	})
+	t.Logf("2 pool pods Running %v after env create", time.Since(began).Round(time.Millisecond))
+	for _, p := range pods("pyp") {
+		if !strings.HasPrefix(p.Status.PodIP, "127.77.") || len(p.Spec.Containers) != 2 {
+			t.Fatalf("pool pod %s: got IP %q and %d containers, want a 127.77.x.y IP, the runtime and the fetcher", p.Name, p.Status.PodIP, len(p.Spec.Containers))
+		}
+	}
+
+	// Cold starts with a warm pool, each through a new function.
+	var colds []time.Duration
+	for i := range 5 {
+		name := fmt.Sprintf("hello%d", i)
+		must("fn", "create", "--name", name, "--env", "pyp", "--code", fixture("python", "hello.py"), "--idletimeout", "2")
+		must("route", "create", "--name", name, "--function", name, "--url", "/"+name)
+		eventually(t, 30*time.Second, func() error { // the pool is full again
+			out, err := c.Kubectl(ctx, "", "get", "environments.lantern.dev", "pyp", "-o", "jsonpath={.status.readyInstances}")
+			if err != nil || out != "2" {
+				return fmt.Errorf("warm pods of pyp (status.readyInstances): got %q, %v; want 2", out, err)
+			}
+			return nil
+		})
+		start := time.Now()
+		if got := callAt(t, l, "/"+name); got != "Hello, world!\n" {
+			t.Fatalf("GET /%s: got %q, want %q", name, got, "Hello, world!\n")
+		}
+		colds = append(colds, time.Since(start))
+	}
+	slices.Sort(colds)
+	t.Logf("cold start through the router with a warm pod pool: p50 %v (of %v)", colds[len(colds)/2].Round(100*time.Microsecond), colds)
+
+	// Idle pods are reaped: back to the 2 warm pods.
+	eventually(t, 30*time.Second, func() error {
+		if got := running("pyp"); len(got) != 2 {
+			return fmt.Errorf("pods of pyp after the functions' idle timeout: got %d running (%v), want the 2 warm ones", len(got), got)
+		}
+		return nil
+	})
+
+	// A pool pod whose runtime process dies is replaced.
+	before := running("pyp")
+	victim := before[0]
+	pid := node.PIDs("default", victim)["runtime"]
+	if pid == 0 {
+		t.Fatalf("no runtime process for pod %s", victim)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, func() error {
+		got := running("pyp")
+		if len(got) != 2 || slices.Contains(got, victim) {
+			return fmt.Errorf("pods of pyp after killing %s: got %v, want 2 others", victim, got)
+		}
+		return nil
+	})
+	// The killed pod is deleted, not left Failed.
+	eventually(t, 30*time.Second, func() error {
+		if n := len(pods("pyp")); n != 2 {
+			return fmt.Errorf("pods of pyp: got %d objects, want 2 (the failed one deleted)", n)
+		}
+		return nil
+	})
+	if got := callAt(t, l, "/hello0"); got != "Hello, world!\n" {
+		t.Fatalf("GET /hello0 after the replacement: got %q", got)
+	}
+
+	// Deleting the environment (its functions first) deletes its pods.
+	for i := range 5 {
+		must("route", "delete", "--name", fmt.Sprintf("hello%d", i))
+		must("fn", "delete", "--name", fmt.Sprintf("hello%d", i))
+	}
+	must("env", "delete", "--name", "pyp")
+	eventually(t, 30*time.Second, func() error {
+		if n := len(pods("pyp")); n != 0 {
+			return fmt.Errorf("pods of pyp after env delete: got %d, want 0", n)
+		}
+		return nil
+	})
+}
