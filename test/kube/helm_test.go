@@ -55,6 +55,7 @@ func TestHelmChart(t *testing.T) {
 		nil,
 		{"--set", "influxdb.enabled=true,logger.kind=DaemonSet,router.service.type=NodePort,router.service.nodePort=30080,controller.service.type=LoadBalancer"},
 		{"--set", "logger.enabled=false,dashboards.enabled=false,metrics.podAnnotations=false"},
+		{"--set", "poolmgr.instances=pods"},
 	}
 	for i, v := range variants {
 		manifest, err := helm(t, "", append([]string{"template", "t", chart, "--include-crds", "--namespace", ns}, v...)...)
@@ -112,6 +113,7 @@ func TestHelmChart(t *testing.T) {
 		{sa("poolmgr"), "patch", "functions.lantern.dev/status", "yes"},
 		{sa("poolmgr"), "patch", "environments.lantern.dev/status", "yes"},
 		{sa("poolmgr"), "update", "functions.lantern.dev", "no"},
+		{sa("poolmgr"), "create", "pods", "no"}, // instances: process
 		{sa("router"), "patch", "functions.lantern.dev/status", "no"},
 		{sa("logger"), "list", "pods", "no"},
 	}

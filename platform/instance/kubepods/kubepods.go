@@ -5,8 +5,9 @@
 // runtime on Config.Port, the fetcher on Config.FetcherPort (Process.CodeDir
 // is the fetcher's URL, which fetcher.PodLoader posts to).
 //
-// Pods are watched with a client-go informer: a pod that fails, ends or is
-// deleted ends its instance (Process.Done).
+// Pods are watched with a client-go informer: a pod that fails, ends, loses
+// a container or is deleted ends its instance (Process.Done). Pool pods of a
+// previous run are deleted at start (not adopted yet).
 package kubepods
 
 import (
@@ -14,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path"
 	"strconv"
 	"sync"
 	"time"
@@ -104,6 +106,12 @@ func New(ctx context.Context, cs kubernetes.Interface, cfg Config) (*Runtime, er
 		},
 	}); err != nil {
 		return nil, err
+	}
+	// Pods of a previous run are not adopted yet: delete them rather than
+	// leave them running unowned.
+	sel := metav1.ListOptions{LabelSelector: LabelManagedBy + "=" + managedBy}
+	if err := cs.CoreV1().Pods(cfg.Namespace).DeleteCollection(ctx, metav1.DeleteOptions{}, sel); err != nil {
+		return nil, fmt.Errorf("kubepods: delete the pool pods of a previous run in %s: %w", cfg.Namespace, err)
 	}
 	factory.Start(ctx.Done())
 	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
@@ -241,7 +249,8 @@ func (r *Runtime) podSpec(name, image string, env *api.Environment, opts instanc
 	}
 	code := corev1.VolumeMount{Name: "code", MountPath: r.cfg.CodeDir}
 	fetcherArgs := append(append([]string{}, r.cfg.FetcherArgs...),
-		"--fetcher-addr=$(POD_IP):"+strconv.Itoa(r.cfg.FetcherPort), "--code-dir="+r.cfg.CodeDir)
+		"--fetcher-addr=$(POD_IP):"+strconv.Itoa(r.cfg.FetcherPort), "--code-dir="+r.cfg.CodeDir,
+		"--data-dir="+path.Join(r.cfg.CodeDir, ".fetcher"))
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: name, Namespace: r.cfg.Namespace,
