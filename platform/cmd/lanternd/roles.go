@@ -18,6 +18,7 @@ import (
 	"github.com/lantern-faas/lantern/platform/client"
 	"github.com/lantern-faas/lantern/platform/controller"
 	"github.com/lantern-faas/lantern/platform/fetcher"
+	"github.com/lantern-faas/lantern/platform/instance"
 	"github.com/lantern-faas/lantern/platform/instance/process"
 	"github.com/lantern-faas/lantern/platform/poolmgr"
 	"github.com/lantern-faas/lantern/platform/router"
@@ -245,24 +246,37 @@ func orDefault(v, def string) string {
 	return v
 }
 
-// newPoolmgr wires a poolmgr with local processes and the fetcher.
+// newPoolmgr wires a poolmgr with its instances (local processes, or pods
+// with --instances=pods) and the fetcher.
 func newPoolmgr(ctx context.Context, o *options, cc *client.Controller, inf *client.Informer, logger *slog.Logger, tel *telemetryDeps) (*poolmgr.Manager, error) {
-	if o.instances == instancesPods {
-		rt, loader, err := podRuntime(ctx, o)
-		if err != nil {
-			return nil, err
-		}
-		pm := poolmgr.New(poolmgr.Config{ReapInterval: o.reapInterval}, rt, loader, inf, logger.With("component", "poolmgr"),
-			poolmgr.WithRegisterer(tel.registerer()), poolmgr.WithTracerProvider(tel.tracing.Provider))
-		inf.OnChange(pm.OnChange)
-		return pm, nil
+	var (
+		rt     instance.Runtime
+		loader poolmgr.Loader
+		err    error
+	)
+	switch o.instances {
+	case instancesPods:
+		rt, loader, err = podRuntime(ctx, o)
+	case instancesProcess:
+		rt, loader, err = processRuntime(o, cc, logger)
+	default:
+		err = fmt.Errorf("--instances=%q: use %s or %s", o.instances, instancesProcess, instancesPods)
 	}
-	if o.instances != instancesProcess {
-		return nil, fmt.Errorf("--instances=%q: use %s or %s", o.instances, instancesProcess, instancesPods)
-	}
-	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
+	}
+	pm := poolmgr.New(poolmgr.Config{ReapInterval: o.reapInterval}, rt, loader, inf, logger.With("component", "poolmgr"),
+		poolmgr.WithRegisterer(tel.registerer()), poolmgr.WithTracerProvider(tel.tracing.Provider))
+	inf.OnChange(pm.OnChange)
+	return pm, nil
+}
+
+// processRuntime runs instances as local processes, the code fetched into
+// their folders.
+func processRuntime(o *options, cc *client.Controller, logger *slog.Logger) (instance.Runtime, poolmgr.Loader, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, nil, err
 	}
 	builtins := map[string][]string{"binary": {exe, "env-binary"}}
 	if dir := o.findRuntimesDir(); dir != "" {
@@ -283,10 +297,7 @@ func newPoolmgr(ctx context.Context, o *options, cc *client.Controller, inf *cli
 		*fetcher.Fetcher
 		*fetcher.Specializer
 	}{f, fetcher.NewSpecializer(nil)}
-	pm := poolmgr.New(poolmgr.Config{ReapInterval: o.reapInterval}, rt, loader, inf, logger.With("component", "poolmgr"),
-		poolmgr.WithRegisterer(tel.registerer()), poolmgr.WithTracerProvider(tel.tracing.Provider))
-	inf.OnChange(pm.OnChange)
-	return pm, nil
+	return rt, loader, nil
 }
 
 func newRouter(o *options, inst router.Instances, inf *client.Informer, logger *slog.Logger, tel *telemetryDeps) *router.Server {
