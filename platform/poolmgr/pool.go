@@ -33,9 +33,9 @@ type pool struct {
 	cancel    context.CancelFunc
 }
 
-func newPool(m *Manager, env *api.Environment) *pool {
+func newPool(m *Manager, env *api.Environment, adopted []*inst) *pool {
 	ctx, cancel := context.WithCancel(m.ctx)
-	p := &pool{m: m, env: env, changed: make(chan struct{}), ctx: ctx, cancel: cancel}
+	p := &pool{m: m, env: env, changed: make(chan struct{}), ctx: ctx, cancel: cancel, idle: adopted}
 	p.refill()
 	return p
 }

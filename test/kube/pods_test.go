@@ -181,6 +181,54 @@ func TestPods(t *testing.T) {
 		t.Fatalf("GET /hello0 after the replacement: got %q", got)
 	}
 
+	// lanternd restarted (SIGTERM, then started again) adopts its pods: the
+	// pod that served a function before serves it after, with no new cold
+	// start, and the warm pods stay.
+	must("fn", "create", "--name", "who", "--env", "pyp", "--code", whoami(t), "--idletimeout", "300")
+	must("route", "create", "--name", "who", "--function", "who", "--url", "/who")
+	servedBy := callAt(t, l, "/who")
+	if !strings.HasPrefix(servedBy, "lantern-pyp-") {
+		t.Fatalf("GET /who: got %q, want the name of the pod", servedBy)
+	}
+	eventually(t, 30*time.Second, func() error { // the pool refilled
+		out, err := c.Kubectl(ctx, "", "get", "environments.lantern.dev", "pyp", "-o", "jsonpath={.status.readyInstances}")
+		if err != nil || out != "2" {
+			return fmt.Errorf("warm pods of pyp: got %q, %v; want 2", out, err)
+		}
+		return nil
+	})
+	podsBefore := running("pyp")
+	time.Sleep(300 * time.Millisecond) // the pod's function annotation is written in the background
+	l.stop()
+	if got := running("pyp"); !slices.Equal(got, podsBefore) {
+		t.Fatalf("pods of pyp while lanternd is down: got %v, want %v kept", got, podsBefore)
+	}
+	restarted := time.Now()
+	l, err = startLanternd(c, filepath.Join(dir, "lanternd2"), "--instances", "pods", "--pods-namespace", "default",
+		"--pod-image", "python=lantern/python-env", "--fetcher-image", "lantern/lanternd", "--pod-node", "pods-node")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := callAt(t, l, "/who"); got != servedBy {
+		t.Fatalf("GET /who after the restart: got %q, want %q (the adopted pod)", got, servedBy)
+	}
+	t.Logf("after a restart, the adopted pod answered %v after lanternd started again", time.Since(restarted).Round(time.Millisecond))
+	resp, err := http.Get(l.apiURL + "/v1/namespaces/default/functions/who/coldstarts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list []api.ColdStart
+	err = json.NewDecoder(resp.Body).Decode(&list)
+	resp.Body.Close()
+	if err != nil || len(list) != 0 {
+		t.Fatalf("cold starts of who after the restart: got %+v, %v; want none", list, err)
+	}
+	if got := running("pyp"); !slices.Equal(got, podsBefore) {
+		t.Fatalf("pods of pyp after the restart: got %v, want the same %v", got, podsBefore)
+	}
+	must("route", "delete", "--name", "who")
+	must("fn", "delete", "--name", "who")
+
 	// Deleting the environment (its functions first) deletes its pods.
 	for i := range functions {
 		must("route", "delete", "--name", fmt.Sprintf("hello%d", i))
@@ -188,8 +236,12 @@ func TestPods(t *testing.T) {
 	}
 	must("env", "delete", "--name", "pyp")
 	eventually(t, 30*time.Second, func() error {
-		if n := len(pods("pyp")); n != 0 {
-			return fmt.Errorf("pods of pyp after env delete: got %d, want 0", n)
+		if left := pods("pyp"); len(left) != 0 {
+			var desc []string
+			for _, p := range left {
+				desc = append(desc, fmt.Sprintf("%s %s deleting=%v %v", p.Name, p.Status.Phase, p.DeletionTimestamp != nil, p.Annotations))
+			}
+			return fmt.Errorf("pods of pyp after env delete: got %v, want none", desc)
 		}
 		return nil
 	})
@@ -224,6 +276,15 @@ func TestPods(t *testing.T) {
 	if rss > 200<<20 {
 		t.Errorf("lanternd all with 1,000 functions: %d MB resident, want ≤ 200 MB (the issue's 100 MB is for the poolmgr alone)", rss>>20)
 	}
+}
+
+// whoami writes a function that answers with its pod's name.
+func whoami(t *testing.T) string {
+	path := filepath.Join(t.TempDir(), "who.py")
+	if err := os.WriteFile(path, []byte("import os\n\ndef main():\n    return os.environ.get('HOSTNAME', '')\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // residentBytes is VmRSS of a process.

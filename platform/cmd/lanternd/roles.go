@@ -265,7 +265,9 @@ func newPoolmgr(ctx context.Context, o *options, cc *client.Controller, inf *cli
 	if err != nil {
 		return nil, err
 	}
-	pm := poolmgr.New(poolmgr.Config{ReapInterval: o.reapInterval}, rt, loader, inf, logger.With("component", "poolmgr"),
+	// Pods outlive the poolmgr: the next run adopts them.
+	cfg := poolmgr.Config{ReapInterval: o.reapInterval, KeepOnShutdown: o.instances == instancesPods}
+	pm := poolmgr.New(cfg, rt, loader, inf, logger.With("component", "poolmgr"),
 		poolmgr.WithRegisterer(tel.registerer()), poolmgr.WithTracerProvider(tel.tracing.Provider))
 	inf.OnChange(pm.OnChange)
 	return pm, nil

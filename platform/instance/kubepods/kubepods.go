@@ -6,12 +6,14 @@
 // is the fetcher's URL, which fetcher.PodLoader posts to).
 //
 // Pods are watched with a client-go informer: a pod that fails, ends, loses
-// a container or is deleted ends its instance (Process.Done). Pool pods of a
-// previous run are deleted at start (not adopted yet).
+// a container or is deleted ends its instance (Process.Done). The running
+// pool pods of a previous run are handed to the poolmgr (Adopt), generic
+// ones and those specialized (annotated by MarkSpecialized) alike.
 package kubepods
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -23,6 +25,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -69,10 +72,15 @@ type Runtime struct {
 
 	mu      sync.Mutex
 	procs   map[string]*pod // by pod name
+	prev    []instance.Adopted
 	stopped chan struct{}
 }
 
-var _ instance.Runtime = (*Runtime)(nil)
+var (
+	_ instance.Runtime = (*Runtime)(nil)
+	_ instance.Adopter = (*Runtime)(nil)
+	_ instance.Marker  = (*process)(nil)
+)
 
 // New starts the pod informer of cfg.Namespace; it runs until ctx ends.
 func New(ctx context.Context, cs kubernetes.Interface, cfg Config) (*Runtime, error) {
@@ -107,17 +115,60 @@ func New(ctx context.Context, cs kubernetes.Interface, cfg Config) (*Runtime, er
 	}); err != nil {
 		return nil, err
 	}
-	// Pods of a previous run are not adopted yet: delete them rather than
-	// leave them running unowned.
-	sel := metav1.ListOptions{LabelSelector: LabelManagedBy + "=" + managedBy}
-	if err := cs.CoreV1().Pods(cfg.Namespace).DeleteCollection(ctx, metav1.DeleteOptions{}, sel); err != nil {
-		return nil, fmt.Errorf("kubepods: delete the pool pods of a previous run in %s: %w", cfg.Namespace, err)
+	// The pods of a previous run, listed before the informer starts so that
+	// their events find them registered.
+	prev, err := cs.CoreV1().Pods(cfg.Namespace).List(ctx, metav1.ListOptions{LabelSelector: LabelManagedBy + "=" + managedBy})
+	if err != nil {
+		return nil, fmt.Errorf("kubepods: list the pool pods of a previous run in %s: %w", cfg.Namespace, err)
+	}
+	for i := range prev.Items {
+		r.adoptPod(ctx, &prev.Items[i])
 	}
 	factory.Start(ctx.Done())
 	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
 		return nil, fmt.Errorf("kubepods: pod informer did not sync in namespace %s", cfg.Namespace)
 	}
 	return r, nil
+}
+
+// Annotations of a pool pod: what it was started and specialized for.
+const (
+	annEnvNamespace = "lantern.dev/environment-namespace"
+	annEnvVersion   = "lantern.dev/environment-version"
+	annFunction     = "lantern.dev/function"
+	annFnVersion    = "lantern.dev/function-version"
+)
+
+// adoptPod keeps a running pod of a previous run for Adopt, and deletes
+// one that is not running.
+func (r *Runtime) adoptPod(ctx context.Context, o *corev1.Pod) {
+	if o.DeletionTimestamp != nil {
+		return
+	}
+	if o.Status.Phase != corev1.PodRunning || o.Status.PodIP == "" || terminated(o) != "" || o.Labels[LabelInstance] == "" {
+		grace := int64(0)
+		_ = r.cs.CoreV1().Pods(r.cfg.Namespace).Delete(ctx, o.Name, metav1.DeleteOptions{GracePeriodSeconds: &grace})
+		return
+	}
+	p := &pod{name: o.Name, running: make(chan struct{}), done: make(chan struct{}),
+		addr:    net.JoinHostPort(o.Status.PodIP, strconv.Itoa(r.cfg.Port)),
+		fetcher: "http://" + net.JoinHostPort(o.Status.PodIP, strconv.Itoa(r.cfg.FetcherPort))}
+	close(p.running)
+	r.procs[o.Name] = p
+	r.prev = append(r.prev, instance.Adopted{
+		ID: o.Labels[LabelInstance], Process: &process{r: r, p: p},
+		EnvNamespace: o.Annotations[annEnvNamespace], EnvName: o.Labels[LabelEnvironment], EnvVersion: o.Annotations[annEnvVersion],
+		FunctionName: o.Annotations[annFunction], FunctionVersion: o.Annotations[annFnVersion],
+	})
+}
+
+// Adopt hands over the running pool pods of a previous run, once.
+func (r *Runtime) Adopt() []instance.Adopted {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.prev
+	r.prev = nil
+	return out
 }
 
 // pod is one instance.
@@ -254,9 +305,8 @@ func (r *Runtime) podSpec(name, image string, env *api.Environment, opts instanc
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: name, Namespace: r.cfg.Namespace,
-			Labels: map[string]string{LabelManagedBy: managedBy, LabelEnvironment: env.Metadata.Name, LabelInstance: opts.ID},
-			Annotations: map[string]string{"lantern.dev/environment-namespace": env.Metadata.Namespace,
-				"lantern.dev/environment-version": env.Metadata.ResourceVersion},
+			Labels:      map[string]string{LabelManagedBy: managedBy, LabelEnvironment: env.Metadata.Name, LabelInstance: opts.ID},
+			Annotations: map[string]string{annEnvNamespace: env.Metadata.Namespace, annEnvVersion: instance.Version(&env.Metadata)},
 		},
 		Spec: corev1.PodSpec{
 			NodeName:                      r.cfg.NodeName,
@@ -323,6 +373,17 @@ func (p *process) PID() int              { return 0 }
 func (p *process) Done() <-chan struct{} { return p.p.done }
 func (p *process) Err() error            { return p.p.err }
 func (p *process) Tail() string          { return p.p.message }
+
+// MarkSpecialized records fn in the pod's annotations, for adoption.
+func (p *process) MarkSpecialized(ctx context.Context, fn *api.Function) error {
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{
+		annFunction: fn.Metadata.Name, annFnVersion: instance.Version(&fn.Metadata)}}})
+	if err != nil {
+		return err
+	}
+	_, err = p.r.cs.CoreV1().Pods(p.r.cfg.Namespace).Patch(ctx, p.p.name, types.MergePatchType, patch, metav1.PatchOptions{})
+	return err
+}
 
 // Stop deletes the pod with grace and waits until it is gone.
 func (p *process) Stop(grace time.Duration) {
