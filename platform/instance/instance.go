@@ -7,6 +7,7 @@ package instance
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/lantern-faas/lantern/platform/api"
@@ -43,4 +44,35 @@ type Process interface {
 	Stop(grace time.Duration)
 	// Tail returns the last lines the instance printed, for error messages.
 	Tail() string
+}
+
+// Adopted is an instance a Runtime found still running from a previous run
+// of the poolmgr.
+type Adopted struct {
+	ID      string
+	Process Process
+	// The environment it was started for, at EnvVersion (see Version).
+	EnvNamespace, EnvName, EnvVersion string
+	// The function it was specialized for, at FunctionVersion (see
+	// Version); empty for a generic instance.
+	FunctionName, FunctionVersion string
+}
+
+// Version identifies what an object was when an instance was started or
+// specialized: its UID and generation, which change when it is recreated
+// or its spec changes (not when only its status does).
+func Version(m *api.Metadata) string {
+	return fmt.Sprintf("%s/%d", m.UID, m.Generation)
+}
+
+// Adopter is a Runtime whose instances outlive the poolmgr (pods): Adopt
+// hands over those of the previous run, once.
+type Adopter interface {
+	Adopt() []Adopted
+}
+
+// Marker is a Process that records the function it was specialized for, so
+// that the next run of the poolmgr can adopt it.
+type Marker interface {
+	MarkSpecialized(ctx context.Context, fn *api.Function) error
 }

@@ -44,6 +44,9 @@ type Config struct {
 	ReapInterval time.Duration
 	// StopGrace is how long an instance has to exit after SIGTERM.
 	StopGrace time.Duration
+	// KeepOnShutdown leaves instances running when the manager stops, for
+	// the next run to adopt (a Runtime whose instances outlive it: pods).
+	KeepOnShutdown bool
 }
 
 // DefaultConfig returns the defaults.
@@ -61,16 +64,19 @@ type Manager struct {
 	metrics *metrics
 	ctx     context.Context
 
-	mu        sync.Mutex
-	pools     map[client.NamespacedName]*pool
-	funcs     map[client.NamespacedName]*funcInstances
-	instances map[string]*inst
-	subs      map[chan api.InstanceEvent]struct{}
-	sink      LineSink
-	gone      func(id string)
-	reg       prometheus.Registerer
-	tracer    trace.Tracer
-	recent    *coldStartLog
+	mu         sync.Mutex
+	pools      map[client.NamespacedName]*pool
+	funcs      map[client.NamespacedName]*funcInstances
+	instances  map[string]*inst
+	subs       map[chan api.InstanceEvent]struct{}
+	sink       LineSink
+	gone       func(id string)
+	fnChanged  func(ns, name string)
+	envChanged func(ns, name string)
+	adopted    []instance.Adopted
+	reg        prometheus.Registerer
+	tracer     trace.Tracer
+	recent     *coldStartLog
 }
 
 // funcInstances are the specialized instances of one function. Its own
@@ -102,6 +108,9 @@ func New(cfg Config, rt instance.Runtime, loader Loader, objs Objects, logger *s
 	for _, o := range opts {
 		o(m)
 	}
+	if a, ok := rt.(instance.Adopter); ok {
+		m.adopted = a.Adopt()
+	}
 	m.metrics = newMetrics(m, m.reg)
 	return m
 }
@@ -109,6 +118,7 @@ func New(cfg Config, rt instance.Runtime, loader Loader, objs Objects, logger *s
 // Run reaps idle and retiring instances until ctx ends, then stops every
 // instance.
 func (m *Manager) Run(ctx context.Context) error {
+	go m.dropUnclaimed(ctx)
 	t := time.NewTicker(m.cfg.ReapInterval)
 	defer t.Stop()
 	for {
@@ -129,31 +139,43 @@ func (m *Manager) OnChange(ch client.Change) {
 	case api.KindEnvironment:
 		m.environmentChanged(ch)
 	case api.KindFunction:
-		if ch.Old == nil {
-			return
+		m.retireFunction(ch)
+		if ch.New != nil {
+			m.adoptFunction(ch.New.(*api.Function))
 		}
-		old := ch.Old.(*api.Function)
-		reason := api.ReasonUpdated
-		if ch.New == nil {
-			reason = api.ReasonDeleted
-		}
-		key := client.NamespacedName{Namespace: old.Metadata.Namespace, Name: old.Metadata.Name}
-		m.mu.Lock()
-		fi := m.funcs[key]
-		if ch.New == nil {
-			delete(m.funcs, key)
-		}
-		m.mu.Unlock()
-		if fi == nil {
-			return
-		}
-		fi.mu.Lock()
-		ready := fi.ready
-		fi.ready = nil
-		fi.mu.Unlock()
-		for _, in := range ready {
-			m.retire(in, reason)
-		}
+	}
+}
+
+// retireFunction retires the instances of a function that changed or went
+// away.
+func (m *Manager) retireFunction(ch client.Change) {
+	if ch.Old == nil {
+		return
+	}
+	old := ch.Old.(*api.Function)
+	reason := api.ReasonUpdated
+	if ch.New == nil {
+		reason = api.ReasonDeleted
+	}
+	key := client.NamespacedName{Namespace: old.Metadata.Namespace, Name: old.Metadata.Name}
+	m.mu.Lock()
+	fi := m.funcs[key]
+	if ch.New == nil {
+		delete(m.funcs, key)
+	}
+	m.mu.Unlock()
+	if ch.New == nil {
+		m.dropAdopted(func(a instance.Adopted) bool { return a.EnvNamespace == key.Namespace && a.FunctionName == key.Name })
+	}
+	if fi == nil {
+		return
+	}
+	fi.mu.Lock()
+	ready := fi.ready
+	fi.ready = nil
+	fi.mu.Unlock()
+	for _, in := range ready {
+		m.retire(in, reason)
 	}
 }
 
@@ -166,11 +188,18 @@ func (m *Manager) environmentChanged(ch client.Change) {
 		md := ch.Old.GetMetadata()
 		key = client.NamespacedName{Namespace: md.Namespace, Name: md.Name}
 	}
+	var adopted []*inst // generic instances of the previous run
+	if ch.New != nil {
+		adopted = m.adoptIdle(ch.New.(*api.Environment))
+	}
+	if ch.New == nil {
+		m.dropAdopted(func(a instance.Adopted) bool { return a.EnvNamespace == key.Namespace && a.EnvName == key.Name })
+	}
 	m.mu.Lock()
 	old := m.pools[key]
 	delete(m.pools, key)
 	if ch.New != nil {
-		m.pools[key] = newPool(m, ch.New.(*api.Environment))
+		m.pools[key] = newPool(m, ch.New.(*api.Environment), adopted)
 	}
 	m.mu.Unlock()
 	if old != nil {
@@ -229,6 +258,12 @@ func (m *Manager) GetInstance(ctx context.Context, req api.InstanceRequest) (*ap
 	}
 	m.mu.Unlock()
 
+	if adopted := m.adoptReady(fn); len(adopted) > 0 {
+		fi.mu.Lock()
+		fi.ready = append(fi.ready, adopted...)
+		fi.mu.Unlock()
+		m.functionChanged(fn)
+	}
 	fi.mu.Lock()
 	for _, in := range fi.ready {
 		if in.fn.Metadata.ResourceVersion == fn.Metadata.ResourceVersion && !slices.Contains(req.Exclude, in.id) && in.alive() {
@@ -252,6 +287,9 @@ func (m *Manager) GetInstance(ctx context.Context, req api.InstanceRequest) (*ap
 		fi.ready = append(fi.ready, in)
 	}
 	fi.mu.Unlock()
+	if !errors.Is(err, context.Canceled) {
+		m.functionChanged(fn)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -320,6 +358,7 @@ func (m *Manager) specialize(ctx context.Context, fn *api.Function) (*inst, erro
 	in.mu.Lock()
 	in.state, in.specialized, in.lastUsed, in.coldStart = api.StateReady, now, now, now.Sub(start)
 	in.mu.Unlock()
+	m.markSpecialized(in, fn)
 	m.metrics.coldStart(fn, "ok", ph, now.Sub(start))
 	m.recent.add(fn, api.ColdStart{Time: start, Outcome: "ok", Instance: in.id, Total: now.Sub(start),
 		Acquire: ph.acquire, Fetch: ph.fetch, Specialize: ph.specialize, TraceID: traceID(ph.trace)})
@@ -448,9 +487,11 @@ func (m *Manager) retire(in *inst, reason string) {
 		return
 	}
 	in.retiredAt, in.reason, in.state = time.Now(), reason, api.StateRetiring
+	fn := in.fn
 	in.mu.Unlock()
 	m.outOfService(in)
 	m.publish(api.InstanceEvent{Type: api.EventDeleted, Instance: in.view(), Reason: reason})
+	m.functionChanged(fn)
 }
 
 // outOfService stops GetInstance from handing out in.
@@ -502,6 +543,7 @@ func (m *Manager) remove(in *inst, reason string) {
 		fi.mu.Lock()
 		fi.ready = slices.DeleteFunc(fi.ready, func(x *inst) bool { return x == in })
 		fi.mu.Unlock()
+		m.functionChanged(fn)
 	}
 	if p != nil {
 		p.drop(in)
@@ -560,6 +602,10 @@ func (m *Manager) shutdown() {
 	m.mu.Unlock()
 	for _, p := range pools {
 		p.cancel()
+	}
+	if m.cfg.KeepOnShutdown {
+		m.logger.Info("leaving instances running for the next run to adopt", "instances", len(all))
+		return
 	}
 	var wg sync.WaitGroup
 	for _, in := range all {

@@ -26,13 +26,16 @@ type pool struct {
 	// waiter learns of the ones that happened while it waited.
 	lastErr error
 	errGen  int
-	ctx     context.Context
-	cancel  context.CancelFunc
+	// statusErr is the last start's error for the status, "" after a start
+	// that worked.
+	statusErr string
+	ctx       context.Context
+	cancel    context.CancelFunc
 }
 
-func newPool(m *Manager, env *api.Environment) *pool {
+func newPool(m *Manager, env *api.Environment, adopted []*inst) *pool {
 	ctx, cancel := context.WithCancel(m.ctx)
-	p := &pool{m: m, env: env, changed: make(chan struct{}), ctx: ctx, cancel: cancel}
+	p := &pool{m: m, env: env, changed: make(chan struct{}), ctx: ctx, cancel: cancel, idle: adopted}
 	p.refill()
 	return p
 }
@@ -52,9 +55,10 @@ func (p *pool) startOne() {
 	p.mu.Lock()
 	p.starting--
 	if err != nil {
-		p.lastErr, p.errGen = err, p.errGen+1
+		p.lastErr, p.errGen, p.statusErr = err, p.errGen+1, err.Error()
 		p.broadcastLocked()
 		p.mu.Unlock()
+		p.m.environmentPoolChanged(p.env)
 		if p.ctx.Err() == nil {
 			p.m.logger.Warn("start generic instance", "environment", p.env.Metadata.Name, "namespace", p.env.Metadata.Namespace, "err", err)
 			// Back off before the next try so a broken command does not spin.
@@ -68,8 +72,10 @@ func (p *pool) startOne() {
 		return
 	}
 	p.idle = append(p.idle, in)
+	p.statusErr = ""
 	p.broadcastLocked()
 	p.mu.Unlock()
+	p.m.environmentPoolChanged(p.env)
 }
 
 func (p *pool) broadcastLocked() {
@@ -89,6 +95,7 @@ func (p *pool) acquire(ctx context.Context) (*inst, error) {
 			p.idle = p.idle[:len(p.idle)-1]
 			if in.alive() {
 				p.mu.Unlock()
+				p.m.environmentPoolChanged(p.env)
 				p.refill()
 				return in, nil
 			}
@@ -128,6 +135,7 @@ func (p *pool) drop(in *inst) {
 		}
 	}
 	p.mu.Unlock()
+	p.m.environmentPoolChanged(p.env)
 	p.refill()
 }
 

@@ -18,10 +18,10 @@ import (
 	"github.com/lantern-faas/lantern/platform/client"
 	"github.com/lantern-faas/lantern/platform/controller"
 	"github.com/lantern-faas/lantern/platform/fetcher"
+	"github.com/lantern-faas/lantern/platform/instance"
 	"github.com/lantern-faas/lantern/platform/instance/process"
 	"github.com/lantern-faas/lantern/platform/poolmgr"
 	"github.com/lantern-faas/lantern/platform/router"
-	"github.com/lantern-faas/lantern/platform/store/boltstore"
 	"github.com/lantern-faas/lantern/telemetry"
 )
 
@@ -29,7 +29,7 @@ import (
 // directly instead of over HTTP; everything else is as in separate roles.
 func runAll(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 	ctx := cmd.Context()
-	st, err := boltstore.Open(filepath.Join(o.dataDir, "state.db"), nil)
+	st, err := openStore(ctx, o, logger)
 	if err != nil {
 		return err
 	}
@@ -49,7 +49,14 @@ func runAll(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 	}
 	cc := client.NewController("http://"+apiLn.Addr().String(), nil)
 	inf := client.NewInformer(cc, logger.With("component", "informer"))
-	pm, err := newPoolmgr(o, cc, inf, logger, tel)
+	if o.podControllerURL == "" {
+		o.podControllerURL = "http://" + apiLn.Addr().String() // for pods' fetchers
+	}
+	pm, err := newPoolmgr(ctx, o, cc, inf, logger, tel)
+	if err != nil {
+		return err
+	}
+	status, err := reportStatus(o, pm, logger)
 	if err != nil {
 		return err
 	}
@@ -105,6 +112,9 @@ func runAll(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 	g.Go(func() error { return serve(gctx, apiLn, tel.withMetrics(apiMux), logger) })
 	g.Go(func() error { return inf.Run(gctx) })
 	g.Go(func() error { return pm.Run(gctx) })
+	if status != nil {
+		g.Go(func() error { return status(gctx) })
+	}
 	g.Go(func() error { return rt.Run(gctx) })
 	g.Go(func() error {
 		if err := inf.WaitSynced(gctx); err != nil {
@@ -117,7 +127,7 @@ func runAll(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 }
 
 func runController(cmd *cobra.Command, o *options, logger *slog.Logger) error {
-	st, err := boltstore.Open(filepath.Join(o.dataDir, "state.db"), nil)
+	st, err := openStore(cmd.Context(), o, logger)
 	if err != nil {
 		return err
 	}
@@ -151,7 +161,11 @@ func runPoolmgr(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 		return err
 	}
 	defer tel.shutdown()
-	pm, err := newPoolmgr(o, cc, inf, logger, tel)
+	pm, err := newPoolmgr(ctx, o, cc, inf, logger, tel)
+	if err != nil {
+		return err
+	}
+	status, err := reportStatus(o, pm, logger)
 	if err != nil {
 		return err
 	}
@@ -168,6 +182,9 @@ func runPoolmgr(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return inf.Run(gctx) })
 	g.Go(func() error { return pm.Run(gctx) })
+	if status != nil {
+		g.Go(func() error { return status(gctx) })
+	}
 	g.Go(func() error { return serve(gctx, ln, tel.withMetrics(pm.Handler()), logger) })
 	logger.Info("poolmgr ready", "addr", "http://"+ln.Addr().String(), "controller", o.controllerURL)
 	return g.Wait()
@@ -238,6 +255,22 @@ func runLogger(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 	return g.Wait()
 }
 
+// runFetcher serves the fetcher sidecar of a pool pod.
+func runFetcher(cmd *cobra.Command, o *options, logger *slog.Logger) error {
+	cc := client.NewController(o.controllerURL, nil)
+	codeDir, err := filepath.Abs(o.codeDir)
+	if err != nil {
+		return err
+	}
+	f := fetcher.New(cc, filepath.Join(o.dataDir, "packages"), fetcher.DefaultLimits())
+	ln, err := listen("--fetcher-addr", o.fetcherAddr)
+	if err != nil {
+		return err
+	}
+	logger.Info("fetcher ready", "addr", "http://"+ln.Addr().String(), "code_dir", codeDir, "controller", o.controllerURL)
+	return serve(cmd.Context(), ln, f.Handler(codeDir), logger)
+}
+
 func orDefault(v, def string) string {
 	if v == "" {
 		return def
@@ -245,11 +278,39 @@ func orDefault(v, def string) string {
 	return v
 }
 
-// newPoolmgr wires a poolmgr with local processes and the fetcher.
-func newPoolmgr(o *options, cc *client.Controller, inf *client.Informer, logger *slog.Logger, tel *telemetryDeps) (*poolmgr.Manager, error) {
-	exe, err := os.Executable()
+// newPoolmgr wires a poolmgr with its instances (local processes, or pods
+// with --instances=pods) and the fetcher.
+func newPoolmgr(ctx context.Context, o *options, cc *client.Controller, inf *client.Informer, logger *slog.Logger, tel *telemetryDeps) (*poolmgr.Manager, error) {
+	var (
+		rt     instance.Runtime
+		loader poolmgr.Loader
+		err    error
+	)
+	switch o.instances {
+	case instancesPods:
+		rt, loader, err = podRuntime(ctx, o)
+	case instancesProcess:
+		rt, loader, err = processRuntime(o, cc, logger)
+	default:
+		err = fmt.Errorf("--instances=%q: use %s or %s", o.instances, instancesProcess, instancesPods)
+	}
 	if err != nil {
 		return nil, err
+	}
+	// Pods outlive the poolmgr: the next run adopts them.
+	cfg := poolmgr.Config{ReapInterval: o.reapInterval, KeepOnShutdown: o.instances == instancesPods}
+	pm := poolmgr.New(cfg, rt, loader, inf, logger.With("component", "poolmgr"),
+		poolmgr.WithRegisterer(tel.registerer()), poolmgr.WithTracerProvider(tel.tracing.Provider))
+	inf.OnChange(pm.OnChange)
+	return pm, nil
+}
+
+// processRuntime runs instances as local processes, the code fetched into
+// their folders.
+func processRuntime(o *options, cc *client.Controller, logger *slog.Logger) (instance.Runtime, poolmgr.Loader, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, nil, err
 	}
 	builtins := map[string][]string{"binary": {exe, "env-binary"}}
 	if dir := o.findRuntimesDir(); dir != "" {
@@ -270,10 +331,7 @@ func newPoolmgr(o *options, cc *client.Controller, inf *client.Informer, logger 
 		*fetcher.Fetcher
 		*fetcher.Specializer
 	}{f, fetcher.NewSpecializer(nil)}
-	pm := poolmgr.New(poolmgr.Config{ReapInterval: o.reapInterval}, rt, loader, inf, logger.With("component", "poolmgr"),
-		poolmgr.WithRegisterer(tel.registerer()), poolmgr.WithTracerProvider(tel.tracing.Provider))
-	inf.OnChange(pm.OnChange)
-	return pm, nil
+	return rt, loader, nil
 }
 
 func newRouter(o *options, inst router.Instances, inf *client.Informer, logger *slog.Logger, tel *telemetryDeps, opts ...router.Option) *router.Server {

@@ -49,16 +49,27 @@ type options struct {
 	pprofAddr        string
 	procs            int
 
-	logsForwardAddr string
-	loggerAddr      string
-	loggerURL       string
-	logsMaxBytes    int64
-	influxURL       string
-	influxToken     string
-	influxOrg       string
-	influxBucket    string
-	influxDatabase  string
-	getenv          func(string) string
+	logsForwardAddr  string
+	loggerAddr       string
+	loggerURL        string
+	logsMaxBytes     int64
+	influxURL        string
+	influxToken      string
+	influxOrg        string
+	influxBucket     string
+	influxDatabase   string
+	backend          string
+	kubeconfig       string
+	kubeNamespace    string
+	instances        string
+	podsNamespace    string
+	podImages        map[string]string
+	fetcherImage     string
+	podNode          string
+	podControllerURL string
+	fetcherAddr      string
+	codeDir          string
+	getenv           func(string) string
 }
 
 func newRootCommand(getenv func(string) string) *cobra.Command {
@@ -105,6 +116,17 @@ func newRootCommand(getenv func(string) string) *cobra.Command {
 	pf.StringVar(&o.influxOrg, "influxdb-org", getenv("LANTERN_INFLUXDB_ORG"), "InfluxDB 2.x organization (empty on 1.8)")
 	pf.StringVar(&o.influxBucket, "influxdb-bucket", envOr(getenv, "LANTERN_INFLUXDB_BUCKET", "lantern"), "InfluxDB bucket (2.x) or database[/retention-policy] (1.8)")
 	pf.StringVar(&o.influxDatabase, "influxdb-database", getenv("LANTERN_INFLUXDB_DATABASE"), "InfluxDB 1.8 database to query with InfluxQL and create at start (empty: Flux, for 2.x)")
+	pf.StringVar(&o.backend, "backend", envOr(getenv, "LANTERN_BACKEND", backendLocal), "where the controller keeps state: local (a file in --data-dir) or kubernetes (Lantern's CRDs, see charts/lantern/crds; the poolmgr then writes each Function's status there)")
+	pf.StringVar(&o.kubeconfig, "kubeconfig", getenv("LANTERN_KUBECONFIG"), "--backend=kubernetes: kubeconfig file (default $KUBECONFIG, ~/.kube/config, else the in-cluster service account)")
+	pf.StringVar(&o.kubeNamespace, "kube-namespace", envOr(getenv, "LANTERN_KUBE_NAMESPACE", envOr(getenv, "POD_NAMESPACE", "default")), "--backend=kubernetes: namespace of the package ConfigMaps (lanternd's own)")
+	pf.StringVar(&o.instances, "instances", envOr(getenv, "LANTERN_INSTANCES", instancesProcess), "where the poolmgr runs instances: process (local processes) or pods (Kubernetes pods with a fetcher sidecar)")
+	pf.StringVar(&o.podsNamespace, "pods-namespace", getenv("LANTERN_PODS_NAMESPACE"), "--instances=pods: namespace of the pool pods (default --kube-namespace)")
+	pf.StringToStringVar(&o.podImages, "pod-image", map[string]string{}, "--instances=pods: image of a built-in runtime, runtime=image (python=..., nodejs=..., binary=...); an environment's --image wins")
+	pf.StringVar(&o.fetcherImage, "fetcher-image", getenv("LANTERN_FETCHER_IMAGE"), "--instances=pods: image of the fetcher sidecar (lanternd)")
+	pf.StringVar(&o.podNode, "pod-node", getenv("LANTERN_POD_NODE"), "--instances=pods: put pool pods on this node (empty: the scheduler picks)")
+	pf.StringVar(&o.podControllerURL, "pod-controller-url", getenv("LANTERN_POD_CONTROLLER_URL"), "--instances=pods: the controller's URL as pods reach it (default --controller-url)")
+	pf.StringVar(&o.fetcherAddr, "fetcher-addr", envOr(getenv, "LANTERN_FETCHER_ADDR", "127.0.0.1:8000"), "fetcher role: listen address")
+	pf.StringVar(&o.codeDir, "code-dir", envOr(getenv, "LANTERN_CODE_DIR", "/userfunc"), "fetcher role: the code folder it shares with the runtime container")
 	pf.IntVar(&o.procs, "procs", 0, "CPUs lanternd itself uses (GOMAXPROCS); 0: half of them, at least 1, leaving the rest to the function instances (the GOMAXPROCS variable wins)")
 	pf.StringVar(&o.pprofAddr, "pprof-addr", getenv("LANTERN_PPROF_ADDR"), "serve Go's pprof profiles on this address (off when empty)")
 	pf.BoolVar(&o.telemetry, "telemetry", true, "metrics and tracing; false turns both off (for measuring their cost)")
@@ -118,6 +140,7 @@ func newRootCommand(getenv func(string) string) *cobra.Command {
 		roleCommand(o, "mqtrigger", "Run the message queue triggers (NATS JetStream): functions called for every message of a topic", runMQTrigger),
 		roleCommand(o, "async", "Run the queue of asynchronous calls (X-Lantern-Invoke-Mode: async) and the invocations API", runAsync),
 		roleCommand(o, "logger", "Run the log collector (forward protocol in, InfluxDB or embedded store, query API)", runLogger),
+		roleCommand(o, "fetcher", "Run the fetcher sidecar of a pool pod (places function packages in the code folder)", runFetcher),
 		envBinaryCommand(getenv),
 	)
 	return root

@@ -1,0 +1,406 @@
+// Package kubepods runs instances as Kubernetes pods: each generic instance
+// is a pod with the environment's runtime container and a fetcher sidecar
+// (`lanternd fetcher`) that downloads a function's package into the code
+// folder both containers share. The poolmgr reaches the pod at its IP: the
+// runtime on Config.Port, the fetcher on Config.FetcherPort (Process.CodeDir
+// is the fetcher's URL, which fetcher.PodLoader posts to).
+//
+// Pods are watched with a client-go informer: a pod that fails, ends, loses
+// a container or is deleted ends its instance (Process.Done). The running
+// pool pods of a previous run are handed to the poolmgr (Adopt), generic
+// ones and those specialized (annotated by MarkSpecialized) alike.
+package kubepods
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"path"
+	"strconv"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/lantern-faas/lantern/platform/api"
+	apiruntime "github.com/lantern-faas/lantern/platform/api/runtime"
+	"github.com/lantern-faas/lantern/platform/instance"
+)
+
+// Labels on every pool pod.
+const (
+	LabelManagedBy   = "app.kubernetes.io/managed-by"
+	LabelEnvironment = "lantern.dev/environment"
+	LabelInstance    = "lantern.dev/instance"
+	managedBy        = "lantern-poolmgr"
+)
+
+// Config says where and how pool pods run.
+type Config struct {
+	// Namespace of the pool pods.
+	Namespace string
+	// Images maps a built-in runtime (python, nodejs, binary) to its image;
+	// an environment's spec.image wins.
+	Images map[string]string
+	// FetcherImage is the image of the fetcher sidecar (lanternd).
+	FetcherImage string
+	// FetcherArgs are the sidecar's arguments before its address flag,
+	// e.g. fetcher --controller-url=http://lantern-controller:8889.
+	FetcherArgs []string
+	// Port of the runtime in the pod (8888) and of the fetcher (8000).
+	Port, FetcherPort int
+	// CodeDir is the folder the containers share for code (/userfunc).
+	CodeDir string
+	// StartTimeout bounds a pod's start (60 s).
+	StartTimeout time.Duration
+	// NodeName, when set, places pods on that node (no scheduler needed).
+	NodeName string
+}
+
+// Runtime starts instances as pods.
+type Runtime struct {
+	cfg Config
+	cs  kubernetes.Interface
+
+	mu      sync.Mutex
+	procs   map[string]*pod // by pod name
+	prev    []instance.Adopted
+	stopped chan struct{}
+}
+
+var (
+	_ instance.Runtime = (*Runtime)(nil)
+	_ instance.Adopter = (*Runtime)(nil)
+	_ instance.Marker  = (*process)(nil)
+)
+
+// New starts the pod informer of cfg.Namespace; it runs until ctx ends.
+func New(ctx context.Context, cs kubernetes.Interface, cfg Config) (*Runtime, error) {
+	if cfg.Port == 0 {
+		cfg.Port = 8888
+	}
+	if cfg.FetcherPort == 0 {
+		cfg.FetcherPort = 8000
+	}
+	if cfg.CodeDir == "" {
+		cfg.CodeDir = "/userfunc"
+	}
+	if cfg.StartTimeout == 0 {
+		cfg.StartTimeout = time.Minute
+	}
+	if cfg.FetcherImage == "" {
+		return nil, errors.New("kubepods: no fetcher image")
+	}
+	r := &Runtime{cfg: cfg, cs: cs, procs: map[string]*pod{}, stopped: make(chan struct{})}
+	factory := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(cfg.Namespace),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = LabelManagedBy + "=" + managedBy }))
+	inf := factory.Core().V1().Pods().Informer()
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { r.observe(obj, false) },
+		UpdateFunc: func(_, obj any) { r.observe(obj, false) },
+		DeleteFunc: func(obj any) {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			r.observe(obj, true)
+		},
+	}); err != nil {
+		return nil, err
+	}
+	// The pods of a previous run, listed before the informer starts so that
+	// their events find them registered.
+	prev, err := cs.CoreV1().Pods(cfg.Namespace).List(ctx, metav1.ListOptions{LabelSelector: LabelManagedBy + "=" + managedBy})
+	if err != nil {
+		return nil, fmt.Errorf("kubepods: list the pool pods of a previous run in %s: %w", cfg.Namespace, err)
+	}
+	for i := range prev.Items {
+		r.adoptPod(ctx, &prev.Items[i])
+	}
+	factory.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+		return nil, fmt.Errorf("kubepods: pod informer did not sync in namespace %s", cfg.Namespace)
+	}
+	return r, nil
+}
+
+// Annotations of a pool pod: what it was started and specialized for.
+const (
+	annEnvNamespace = "lantern.dev/environment-namespace"
+	annEnvVersion   = "lantern.dev/environment-version"
+	annFunction     = "lantern.dev/function"
+	annFnVersion    = "lantern.dev/function-version"
+)
+
+// adoptPod keeps a running pod of a previous run for Adopt, and deletes
+// one that is not running.
+func (r *Runtime) adoptPod(ctx context.Context, o *corev1.Pod) {
+	if o.DeletionTimestamp != nil {
+		return
+	}
+	if o.Status.Phase != corev1.PodRunning || o.Status.PodIP == "" || terminated(o) != "" || o.Labels[LabelInstance] == "" {
+		grace := int64(0)
+		_ = r.cs.CoreV1().Pods(r.cfg.Namespace).Delete(ctx, o.Name, metav1.DeleteOptions{GracePeriodSeconds: &grace})
+		return
+	}
+	p := &pod{name: o.Name, running: make(chan struct{}), done: make(chan struct{}),
+		addr:    net.JoinHostPort(o.Status.PodIP, strconv.Itoa(r.cfg.Port)),
+		fetcher: "http://" + net.JoinHostPort(o.Status.PodIP, strconv.Itoa(r.cfg.FetcherPort))}
+	close(p.running)
+	r.procs[o.Name] = p
+	r.prev = append(r.prev, instance.Adopted{
+		ID: o.Labels[LabelInstance], Process: &process{r: r, p: p},
+		EnvNamespace: o.Annotations[annEnvNamespace], EnvName: o.Labels[LabelEnvironment], EnvVersion: o.Annotations[annEnvVersion],
+		FunctionName: o.Annotations[annFunction], FunctionVersion: o.Annotations[annFnVersion],
+	})
+}
+
+// Adopt hands over the running pool pods of a previous run, once.
+func (r *Runtime) Adopt() []instance.Adopted {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.prev
+	r.prev = nil
+	return out
+}
+
+// pod is one instance.
+type pod struct {
+	name    string
+	addr    string // podIP:port once running
+	fetcher string
+	running chan struct{} // closed once Running with an IP
+	done    chan struct{}
+	once    sync.Once
+	err     error
+	message string
+}
+
+func (p *pod) finish(err error) {
+	p.once.Do(func() {
+		p.err = err
+		close(p.done)
+	})
+}
+
+func (r *Runtime) observe(obj any, deleted bool) {
+	o, ok := obj.(*corev1.Pod)
+	if !ok {
+		return
+	}
+	r.mu.Lock()
+	p := r.procs[o.Name]
+	r.mu.Unlock()
+	if p == nil {
+		return
+	}
+	switch {
+	case deleted:
+		p.finish(fmt.Errorf("pod %s was deleted", o.Name))
+	case o.Status.Phase == corev1.PodFailed || o.Status.Phase == corev1.PodSucceeded:
+		p.message = o.Status.Message
+		p.finish(fmt.Errorf("pod %s %s: %s", o.Name, o.Status.Phase, podReason(o)))
+	case terminated(o) != "":
+		// With restartPolicy Never the pod stays Running while its other
+		// container runs: the instance is dead all the same.
+		p.message = terminated(o)
+		p.finish(fmt.Errorf("pod %s: %s", o.Name, p.message))
+	case o.Status.Phase == corev1.PodRunning && o.Status.PodIP != "":
+		select {
+		case <-p.running:
+		default:
+			p.addr = net.JoinHostPort(o.Status.PodIP, strconv.Itoa(r.cfg.Port))
+			p.fetcher = "http://" + net.JoinHostPort(o.Status.PodIP, strconv.Itoa(r.cfg.FetcherPort))
+			close(p.running)
+		}
+	}
+}
+
+// terminated describes the first container of o that has exited, or "".
+func terminated(o *corev1.Pod) string {
+	for _, cs := range o.Status.ContainerStatuses {
+		if t := cs.State.Terminated; t != nil {
+			return fmt.Sprintf("container %s exited with %d (%s)", cs.Name, t.ExitCode, t.Reason)
+		}
+	}
+	return ""
+}
+
+func podReason(o *corev1.Pod) string {
+	if o.Status.Message != "" {
+		return o.Status.Message
+	}
+	for _, cs := range o.Status.ContainerStatuses {
+		if t := cs.State.Terminated; t != nil {
+			return fmt.Sprintf("container %s exited with %d (%s)", cs.Name, t.ExitCode, t.Reason)
+		}
+	}
+	return string(o.Status.Phase)
+}
+
+// Start creates a pool pod for env and returns once both its containers
+// accept connections.
+func (r *Runtime) Start(ctx context.Context, env *api.Environment, opts instance.StartOptions) (instance.Process, error) {
+	image := env.Spec.Image
+	if image == "" {
+		image = r.cfg.Images[env.Spec.Runtime]
+	}
+	if image == "" {
+		return nil, fmt.Errorf("environment %q has no image: set spec.image, or start the poolmgr with an image for the %q runtime", env.Metadata.Name, env.Spec.Runtime)
+	}
+	name := "lantern-" + opts.ID
+	p := &pod{name: name, running: make(chan struct{}), done: make(chan struct{})}
+	r.mu.Lock()
+	r.procs[name] = p
+	r.mu.Unlock()
+	obj := r.podSpec(name, image, env, opts)
+	if _, err := r.cs.CoreV1().Pods(r.cfg.Namespace).Create(ctx, obj, metav1.CreateOptions{}); err != nil {
+		r.forget(name)
+		return nil, fmt.Errorf("create pod %s/%s: %w", r.cfg.Namespace, name, err)
+	}
+	proc := &process{r: r, p: p}
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.StartTimeout)
+	defer cancel()
+	select {
+	case <-p.running:
+	case <-p.done:
+		proc.Stop(0)
+		return nil, p.err
+	case <-ctx.Done():
+		proc.Stop(0)
+		return nil, fmt.Errorf("pod %s not running within %s: %w", name, r.cfg.StartTimeout, ctx.Err())
+	}
+	for _, addr := range []string{p.addr, p.fetcher[len("http://"):]} {
+		if err := waitListening(ctx, addr, p.done); err != nil {
+			proc.Stop(0)
+			return nil, fmt.Errorf("pod %s: %w", name, err)
+		}
+	}
+	return proc, nil
+}
+
+func (r *Runtime) podSpec(name, image string, env *api.Environment, opts instance.StartOptions) *corev1.Pod {
+	grace := int64(2)
+	podIP := corev1.EnvVar{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}}
+	vars := []corev1.EnvVar{podIP,
+		{Name: "LANTERN_HOST", Value: "$(POD_IP)"},
+		{Name: apiruntime.EnvPort, Value: strconv.Itoa(r.cfg.Port)},
+		{Name: apiruntime.EnvUserfunc, Value: r.cfg.CodeDir},
+	}
+	for _, kv := range env.Spec.Env {
+		k, v, _ := cutKV(kv)
+		vars = append(vars, corev1.EnvVar{Name: k, Value: v})
+	}
+	code := corev1.VolumeMount{Name: "code", MountPath: r.cfg.CodeDir}
+	fetcherArgs := append(append([]string{}, r.cfg.FetcherArgs...),
+		"--fetcher-addr=$(POD_IP):"+strconv.Itoa(r.cfg.FetcherPort), "--code-dir="+r.cfg.CodeDir,
+		"--data-dir="+path.Join(r.cfg.CodeDir, ".fetcher"))
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: name, Namespace: r.cfg.Namespace,
+			Labels:      map[string]string{LabelManagedBy: managedBy, LabelEnvironment: env.Metadata.Name, LabelInstance: opts.ID},
+			Annotations: map[string]string{annEnvNamespace: env.Metadata.Namespace, annEnvVersion: instance.Version(&env.Metadata)},
+		},
+		Spec: corev1.PodSpec{
+			NodeName:                      r.cfg.NodeName,
+			RestartPolicy:                 corev1.RestartPolicyNever,
+			TerminationGracePeriodSeconds: &grace,
+			AutomountServiceAccountToken:  ptr(false),
+			Containers: []corev1.Container{
+				{Name: "runtime", Image: image, Env: vars, VolumeMounts: []corev1.VolumeMount{code},
+					Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: int32(r.cfg.Port)}}},
+				{Name: "fetcher", Image: r.cfg.FetcherImage, Args: fetcherArgs, Env: []corev1.EnvVar{podIP}, VolumeMounts: []corev1.VolumeMount{code},
+					Ports: []corev1.ContainerPort{{Name: "fetcher", ContainerPort: int32(r.cfg.FetcherPort)}}},
+			},
+			Volumes: []corev1.Volume{{Name: "code", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
+		},
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func cutKV(kv string) (string, string, bool) {
+	for i := 0; i < len(kv); i++ {
+		if kv[i] == '=' {
+			return kv[:i], kv[i+1:], true
+		}
+	}
+	return kv, "", false
+}
+
+func waitListening(ctx context.Context, addr string, done <-chan struct{}) error {
+	var d net.Dialer
+	for {
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-done:
+			return fmt.Errorf("ended before %s listened", addr)
+		case <-ctx.Done():
+			return fmt.Errorf("%s not listening: %w", addr, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+func (r *Runtime) forget(name string) {
+	r.mu.Lock()
+	delete(r.procs, name)
+	r.mu.Unlock()
+}
+
+// process is a running pool pod.
+type process struct {
+	r *Runtime
+	p *pod
+}
+
+func (p *process) Address() string { return p.p.addr }
+
+// CodeDir is the URL of the pod's fetcher sidecar: the loader posts there.
+func (p *process) CodeDir() string       { return p.p.fetcher }
+func (p *process) PID() int              { return 0 }
+func (p *process) Done() <-chan struct{} { return p.p.done }
+func (p *process) Err() error            { return p.p.err }
+func (p *process) Tail() string          { return p.p.message }
+
+// MarkSpecialized records fn in the pod's annotations, for adoption.
+func (p *process) MarkSpecialized(ctx context.Context, fn *api.Function) error {
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{
+		annFunction: fn.Metadata.Name, annFnVersion: instance.Version(&fn.Metadata)}}})
+	if err != nil {
+		return err
+	}
+	_, err = p.r.cs.CoreV1().Pods(p.r.cfg.Namespace).Patch(ctx, p.p.name, types.MergePatchType, patch, metav1.PatchOptions{})
+	return err
+}
+
+// Stop deletes the pod with grace and waits until it is gone.
+func (p *process) Stop(grace time.Duration) {
+	secs := int64(grace / time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), grace+30*time.Second)
+	defer cancel()
+	err := p.r.cs.CoreV1().Pods(p.r.cfg.Namespace).Delete(ctx, p.p.name, metav1.DeleteOptions{GracePeriodSeconds: &secs})
+	if err != nil && !apierrors.IsNotFound(err) {
+		p.p.finish(err)
+	}
+	if apierrors.IsNotFound(err) {
+		p.p.finish(errors.New("pod is gone"))
+	}
+	select {
+	case <-p.p.done:
+	case <-ctx.Done():
+		p.p.finish(fmt.Errorf("pod %s not gone after %s", p.p.name, grace+30*time.Second))
+	}
+	p.r.forget(p.p.name)
+}

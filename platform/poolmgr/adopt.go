@@ -1,0 +1,143 @@
+package poolmgr
+
+import (
+	"context"
+	"time"
+
+	"github.com/lantern-faas/lantern/platform/api"
+	"github.com/lantern-faas/lantern/platform/client"
+	"github.com/lantern-faas/lantern/platform/instance"
+)
+
+// adoptWindow is how long instances of a previous run wait to be claimed by
+// their environment's pool or their function's first call; the rest are
+// stopped.
+const adoptWindow = time.Minute
+
+// takeAdopted removes from the adopted instances those match selects and
+// makes them the manager's, in the given state.
+func (m *Manager) takeAdopted(env *api.Environment, fn *api.Function, match func(a instance.Adopted) bool) []*inst {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []*inst
+	rest := m.adopted[:0]
+	for _, a := range m.adopted {
+		if !match(a) {
+			rest = append(rest, a)
+			continue
+		}
+		now := time.Now()
+		in := &inst{id: a.ID, proc: a.Process, env: env, created: now, state: api.StateIdle}
+		if fn != nil {
+			in.state, in.fn, in.specialized, in.lastUsed = api.StateReady, fn, now, now
+		}
+		m.instances[in.id] = in
+		go m.watchExit(in)
+		out = append(out, in)
+		m.logger.Info("adopted an instance of the previous run", "instance", in.id, "environment", env.Metadata.Name, "function", fnName(fn))
+	}
+	m.adopted = rest
+	return out
+}
+
+func fnName(fn *api.Function) string {
+	if fn == nil {
+		return ""
+	}
+	return fn.Metadata.Name
+}
+
+// adoptIdle returns the generic instances of the previous run started for
+// env as it is now.
+func (m *Manager) adoptIdle(env *api.Environment) []*inst {
+	return m.takeAdopted(env, nil, func(a instance.Adopted) bool {
+		return a.FunctionName == "" && a.EnvNamespace == env.Metadata.Namespace && a.EnvName == env.Metadata.Name &&
+			a.EnvVersion == instance.Version(&env.Metadata)
+	})
+}
+
+// adoptReady returns the instances of the previous run specialized for fn as
+// it is now.
+func (m *Manager) adoptReady(fn *api.Function) []*inst {
+	env := m.objs.Environment(fn.Metadata.Namespace, fn.Spec.Environment)
+	if env == nil {
+		return nil
+	}
+	return m.takeAdopted(env, fn, func(a instance.Adopted) bool {
+		return a.EnvNamespace == fn.Metadata.Namespace && a.FunctionName == fn.Metadata.Name && a.FunctionVersion == instance.Version(&fn.Metadata)
+	})
+}
+
+// dropUnclaimed stops the instances of the previous run nobody claimed
+// within adoptWindow.
+func (m *Manager) dropUnclaimed(ctx context.Context) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(adoptWindow):
+	}
+	m.mu.Lock()
+	left := m.adopted
+	m.adopted = nil
+	m.mu.Unlock()
+	for _, a := range left {
+		m.logger.Info("stopping an unclaimed instance of the previous run", "instance", a.ID, "environment", a.EnvName, "function", a.FunctionName)
+		go a.Process.Stop(m.cfg.StopGrace)
+	}
+}
+
+// markSpecialized records fn on the instance, for the next run's adoption.
+func (m *Manager) markSpecialized(in *inst, fn *api.Function) {
+	mk, ok := in.proc.(instance.Marker)
+	if !ok {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(m.ctx, 10*time.Second)
+		defer cancel()
+		if err := mk.MarkSpecialized(ctx, fn); err != nil {
+			m.logger.Warn("mark the instance's function", "instance", in.id, "function", fn.Metadata.Name, "err", err)
+		}
+	}()
+}
+
+// adoptFunction makes the instances of the previous run specialized for fn
+// (as it is now) ready instances of fn, subject to idle reaping from now.
+func (m *Manager) adoptFunction(fn *api.Function) {
+	adopted := m.adoptReady(fn)
+	if len(adopted) == 0 {
+		return
+	}
+	key := client.NamespacedName{Namespace: fn.Metadata.Namespace, Name: fn.Metadata.Name}
+	m.mu.Lock()
+	fi := m.funcs[key]
+	if fi == nil {
+		fi = &funcInstances{}
+		m.funcs[key] = fi
+	}
+	m.mu.Unlock()
+	fi.mu.Lock()
+	fi.ready = append(fi.ready, adopted...)
+	fi.mu.Unlock()
+	m.functionChanged(fn)
+}
+
+// dropAdopted stops the instances of the previous run that match: their
+// function or environment is gone.
+func (m *Manager) dropAdopted(match func(instance.Adopted) bool) {
+	m.mu.Lock()
+	var drop []instance.Adopted
+	rest := m.adopted[:0]
+	for _, a := range m.adopted {
+		if match(a) {
+			drop = append(drop, a)
+		} else {
+			rest = append(rest, a)
+		}
+	}
+	m.adopted = rest
+	m.mu.Unlock()
+	for _, a := range drop {
+		go a.Process.Stop(m.cfg.StopGrace)
+	}
+}

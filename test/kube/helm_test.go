@@ -1,0 +1,172 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lantern-faas/lantern/test/testenv"
+)
+
+// helm runs helm against the cluster with its state in a private folder.
+func helm(t *testing.T, stdin string, args ...string) (string, error) {
+	t.Helper()
+	// Not t.Context(): helm also runs in cleanups, after it ends.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	home := filepath.Join(os.TempDir(), "lantern-kube-helm")
+	cmd := exec.CommandContext(ctx, cluster.Tools.Helm, args...)
+	cmd.Dir = root
+	cmd.Env = append(testenv.CleanEnv(), "KUBECONFIG="+cluster.Kubeconfig,
+		"HELM_CACHE_HOME="+filepath.Join(home, "cache"), "HELM_CONFIG_HOME="+filepath.Join(home, "config"),
+		"HELM_DATA_HOME="+filepath.Join(home, "data"))
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if err != nil {
+		return stdout.String() + stderr.String(), fmt.Errorf("helm %s: %w\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+	}
+	return stdout.String(), nil
+}
+
+// TestHelmChart lints the chart, validates what it renders against the API
+// server (schemas of every kind, RBAC objects), installs it, and runs the
+// controller with the ServiceAccount token the chart's RBAC gives it: the
+// rules are enough for the API's work, and the other roles get nothing.
+func TestHelmChart(t *testing.T) {
+	const ns = "lantern-helm"
+	chart := filepath.Join("charts", "lantern")
+	out, err := helm(t, "", "lint", chart)
+	if err != nil || strings.Contains(out, "[WARNING]") || strings.Contains(out, "[ERROR]") {
+		t.Fatalf("helm lint: got %v\n%s\nwant no warnings or errors", err, out)
+	}
+	if _, err := kubectl(t, "", "create", "namespace", ns); err != nil {
+		t.Fatal(err)
+	}
+	variants := [][]string{
+		nil,
+		{"--set", "influxdb.enabled=true,logger.kind=DaemonSet,router.service.type=NodePort,router.service.nodePort=30080,controller.service.type=LoadBalancer"},
+		{"--set", "logger.enabled=false,dashboards.enabled=false,metrics.podAnnotations=false"},
+		{"--set", "poolmgr.instances=pods"},
+	}
+	for i, v := range variants {
+		manifest, err := helm(t, "", append([]string{"template", "t", chart, "--include-crds", "--namespace", ns}, v...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out, err := kubectl(t, manifest, "apply", "--dry-run=server", "-n", ns, "-f", "-"); err != nil {
+			t.Fatalf("variant %d %v: kubectl apply --dry-run=server: %v\n%s", i, v, err, out)
+		}
+	}
+	// The optional Prometheus Operator objects render with the alert rules.
+	manifest, err := helm(t, "", "template", "t", chart, "--namespace", ns, "--set", "metrics.serviceMonitor.enabled=true,metrics.prometheusRule.enabled=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"kind: ServiceMonitor", "kind: PrometheusRule", "alert: LanternFunctionHighErrorRatio", "jobLabel: lantern.dev/job", "grafana_dashboard: \"1\"", "lantern-overview.json"} {
+		if !strings.Contains(manifest, want) {
+			t.Errorf("helm template with monitoring: want %q in the output", want)
+		}
+	}
+
+	if _, err := helm(t, "", "install", "t", chart, "--namespace", ns); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := helm(t, "", "uninstall", "t", "--namespace", ns); err != nil {
+			t.Error(err)
+		}
+	})
+	out, err = kubectl(t, "", "get", "deployments,services,serviceaccounts,configmaps", "-n", ns, "-o", "name")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"deployment.apps/t-controller", "deployment.apps/t-poolmgr", "deployment.apps/t-router", "deployment.apps/t-logger",
+		"service/t-router", "serviceaccount/t-controller", "configmap/t-dashboards"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("after helm install: want %s among\n%s", want, out)
+		}
+	}
+
+	// Least privilege: what each role's ServiceAccount may do.
+	sa := func(role string) string { return "system:serviceaccount:" + ns + ":t-" + role }
+	checks := []struct {
+		as, verb, resource string
+		want               string
+	}{
+		// resource/subresource: asked with --subresource.
+		{sa("controller"), "create", "functions.lantern.dev", "yes"},
+		{sa("controller"), "watch", "httptriggers.lantern.dev", "yes"},
+		{sa("controller"), "create", "configmaps", "yes"},
+		{sa("controller"), "list", "secrets", "no"},
+		{sa("controller"), "create", "pods", "no"},
+		{sa("router"), "list", "functions.lantern.dev", "no"},
+		{sa("poolmgr"), "get", "configmaps", "no"},
+		{sa("poolmgr"), "patch", "functions.lantern.dev/status", "yes"},
+		{sa("poolmgr"), "patch", "environments.lantern.dev/status", "yes"},
+		{sa("poolmgr"), "update", "functions.lantern.dev", "no"},
+		{sa("poolmgr"), "create", "pods", "no"}, // instances: process
+		{sa("router"), "patch", "functions.lantern.dev/status", "no"},
+		{sa("logger"), "list", "pods", "no"},
+	}
+	for _, c := range checks {
+		args := []string{"auth", "can-i", c.verb, c.resource, "-n", ns, "--as", c.as}
+		if res, sub, ok := strings.Cut(c.resource, "/"); ok {
+			args = []string{"auth", "can-i", c.verb, res, "--subresource", sub, "-n", ns, "--as", c.as}
+		}
+		out, _ := cluster.Kubectl(t.Context(), "", args...)
+		if got := strings.TrimSpace(out); got != c.want {
+			t.Errorf("can %s %s %s: got %q, want %q", c.as, c.verb, c.resource, got, c.want)
+		}
+	}
+
+	// The controller works with exactly the chart's RBAC.
+	token, err := cluster.Kubectl(t.Context(), "", "create", "token", "t-controller", "-n", ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig := filepath.Join(t.TempDir(), "controller.kubeconfig")
+	cfg := fmt.Sprintf("apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: %s, certificate-authority: %s}}]\nusers: [{name: u, user: {token: %s}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\n",
+		cluster.URL, filepath.Join(cluster.Dir, "pki", "ca.crt"), strings.TrimSpace(token))
+	if err := os.WriteFile(kubeconfig, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	p, addrs, err := testenv.Launch(1, 30*time.Second, 40, func(addrs []string, attempt int) (*testenv.Proc, []string, error) {
+		p, err := testenv.StartProc("controller", filepath.Join(dir, fmt.Sprintf("controller-%d.log", attempt)), dir, testenv.CleanEnv(),
+			filepath.Join(binDir, "lanternd"), "controller", "--backend", "kubernetes", "--kubeconfig", kubeconfig,
+			"--kube-namespace", ns, "--api-addr", addrs[0], "--data-dir", filepath.Join(dir, "data"), "--log-format", "text")
+		return p, []string{"http://" + addrs[0] + "/healthz"}, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Kill()
+	api := "http://" + addrs[0]
+	run := func(args ...string) {
+		t.Helper()
+		cmd := exec.CommandContext(t.Context(), filepath.Join(binDir, "lantern"), append([]string{"--server", api, "--namespace", "default"}, args...)...)
+		cmd.Env = append(testenv.CleanEnv(), "GORACE=atexit_sleep_ms=0")
+		out, err := cmd.CombinedOutput()
+		t.Logf("$ lantern %s\n%s", strings.Join(args, " "), out)
+		if err != nil {
+			t.Fatalf("lantern %s as the chart's controller: %v\n%s\ncontroller log:\n%s", strings.Join(args, " "), err, out, p.Tail(30))
+		}
+	}
+	run("env", "create", "--name", "rbac-env", "--runtime", "python", "--poolsize", "0")
+	run("fn", "create", "--name", "rbac-fn", "--env", "rbac-env", "--code", fixture("python", "hello.py"))
+	out, err = kubectl(t, "", "get", "configmaps", "-n", ns, "-l", "lantern.dev/package=true", "-o", "name")
+	if err != nil || !strings.Contains(out, "lantern-pkg-") {
+		t.Fatalf("the package ConfigMap in %s: got %q, %v", ns, out, err)
+	}
+	run("fn", "delete", "--name", "rbac-fn")
+	run("env", "delete", "--name", "rbac-env")
+}

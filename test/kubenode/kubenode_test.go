@@ -1,0 +1,192 @@
+package kubenode_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/lantern-faas/lantern/test/kubeenv"
+	"github.com/lantern-faas/lantern/test/kubenode"
+)
+
+func TestNode(t *testing.T) {
+	dir := t.TempDir()
+	cluster, err := kubeenv.Start(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Stop)
+	ctx := t.Context()
+	// No controller-manager: pods need the default ServiceAccount made by hand.
+	if _, err := cluster.Kubectl(ctx, "", "create", "serviceaccount", "default", "-n", "default"); err != nil {
+		t.Fatal(err)
+	}
+	cs := kubernetes.NewForConfigOrDie(cluster.Config)
+	began := time.Now()
+	n, err := kubenode.Start(ctx, cs, kubenode.Options{Name: "node-a", Dir: t.TempDir(), Images: map[string][]string{
+		"test/http": {"/bin/sh", "-c", `exec python3 -m http.server 8080 --bind "$POD_IP"`},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("node ready in %v", time.Since(began).Round(time.Millisecond))
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			n.Stop()
+		}
+	})
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		node, err := cs.CoreV1().Nodes().Get(ctx, "node-a", metav1.GetOptions{})
+		if err == nil && nodeReady(node) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node-a: got %v, %v; want a Ready Node within 10 s", node, err)
+		}
+	}
+	t.Logf("Node Ready in the API %v after start", time.Since(began).Round(time.Millisecond))
+
+	newPod := func(name, image string) *corev1.Pod {
+		grace := int64(1)
+		p := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
+			Spec: corev1.PodSpec{NodeName: "node-a", RestartPolicy: corev1.RestartPolicyNever, TerminationGracePeriodSeconds: &grace,
+				Containers: []corev1.Container{{Name: "main", Image: image}}},
+		}
+		created := time.Now()
+		if _, err := cs.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cs.CoreV1().Pods("default").Delete(context.Background(), name, metav1.DeleteOptions{}) })
+		got := waitPod(t, cs, name, func(p *corev1.Pod) bool { return p.Status.Phase != "" && p.Status.Phase != corev1.PodPending })
+		t.Logf("pod %s %s after %v", name, got.Status.Phase, time.Since(created).Round(time.Millisecond))
+		return got
+	}
+
+	// A pod runs, on its own loopback address, and serves.
+	web := newPod("web", "test/http")
+	if web.Status.Phase != corev1.PodRunning || !strings.HasPrefix(web.Status.PodIP, "127.77.") {
+		t.Fatalf("pod web: got phase %s, IP %q; want Running on 127.77.x.y", web.Status.Phase, web.Status.PodIP)
+	}
+	url := fmt.Sprintf("http://%s:8080/", web.Status.PodIP)
+	eventuallyOK(t, url)
+
+	// A second pod gets another address.
+	web2 := newPod("web2", "test/http")
+	if web2.Status.PodIP == web.Status.PodIP {
+		t.Fatalf("pods web and web2 share the IP %s", web.Status.PodIP)
+	}
+	eventuallyOK(t, fmt.Sprintf("http://%s:8080/", web2.Status.PodIP))
+
+	// A process that dies fails its pod.
+	pid := n.PIDs("default", "web2")["main"]
+	if pid == 0 {
+		t.Fatal("no process for pod web2")
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	failed := waitPod(t, cs, "web2", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodFailed })
+	if cs := failed.Status.ContainerStatuses; len(cs) != 1 || cs[0].State.Terminated == nil || cs[0].State.Terminated.ExitCode == 0 {
+		t.Fatalf("pod web2 after its process was killed: got %+v, want a terminated container with a non-zero exit code", cs)
+	}
+
+	// Deleting a pod stops its process and the pod goes away.
+	pid = n.PIDs("default", "web")["main"]
+	if err := cs.CoreV1().Pods("default").Delete(ctx, "web", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, err := cs.CoreV1().Pods("default").Get(ctx, "web", metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pod web still there 15 s after its deletion (%v)", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if processAlive(pid) {
+		t.Fatalf("process %d of the deleted pod web still runs", pid)
+	}
+
+	// An image the node does not know fails the pod with a message saying so.
+	bad := newPod("bad", "nowhere/unknown")
+	if bad.Status.Phase != corev1.PodFailed || !strings.Contains(bad.Status.Message, `"nowhere/unknown" is not mapped`) {
+		t.Fatalf("pod bad: got phase %s, message %q; want Failed naming the image", bad.Status.Phase, bad.Status.Message)
+	}
+
+	// Stopping the node deletes its Node object.
+	n.Stop()
+	stopped = true
+	if _, err := cs.CoreV1().Nodes().Get(ctx, "node-a", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("Node after Stop: got %v, want not found", err)
+	}
+}
+
+func nodeReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+			return true
+		}
+	}
+	return false
+}
+
+func waitPod(t *testing.T, cs kubernetes.Interface, name string, done func(*corev1.Pod) bool) *corev1.Pod {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		p, err := cs.CoreV1().Pods("default").Get(t.Context(), name, metav1.GetOptions{})
+		if err == nil && done(p) {
+			return p
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pod %s: got %+v (%v), want the awaited state within 20 s", name, p.Status, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func eventuallyOK(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s: got %v, want 200 within 15 s", url, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func processAlive(pid int) bool {
+	if pid == 0 {
+		return false
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// A zombie (state Z) has exited.
+	f := strings.Fields(string(data))
+	return len(f) > 2 && f[2] != "Z"
+}
