@@ -37,7 +37,7 @@ force="${KUBE_FORCE:-0}"
 # Each build goes to a scratch folder beside its output and ends with an atomic
 # rename, so an interrupted build never leaves a half-written binary behind.
 scratch=()
-cleanup() { for d in "${scratch[@]:-}"; do [[ -n "$d" ]] && rm -rf "$d"; done; }
+cleanup() { for d in "${scratch[@]:-}"; do if [[ -n "$d" ]]; then rm -rf "$d"; fi; done; }
 trap cleanup EXIT
 newscratch() { # dir -> sets tmp to a new scratch folder inside dir
 	mkdir -p "$1"
