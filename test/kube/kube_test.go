@@ -94,7 +94,7 @@ func startLanternd(c *kubeenv.Cluster, dir string, extra ...string) (*lanternd, 
 		p, err := testenv.StartProc("lanternd", filepath.Join(dir, fmt.Sprintf("lanternd-%d.log", attempt)), dir, testenv.CleanEnv(),
 			filepath.Join(binDir, "lanternd"), append([]string{"all", "--backend", "kubernetes", "--kubeconfig", c.Kubeconfig,
 				"--data-dir", filepath.Join(dir, "data"), "--api-addr", addrs[0], "--router-addr", addrs[1], "--metrics-addr", addrs[2],
-				"--runtimes-dir", filepath.Join(root, "platform", "environments"), "--log-format", "text"}, extra...)...)
+				"--runtimes-dir", filepath.Join(root, "platform", "environments"), "--log-format", "text", "--nats-addr", "127.0.0.1:0"}, extra...)...)
 		if err != nil {
 			return nil, nil, err
 		}
