@@ -8,13 +8,13 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/lantern-faas/lantern/platform/fetcher"
 	"github.com/lantern-faas/lantern/platform/instance"
 	"github.com/lantern-faas/lantern/platform/instance/kubepods"
+	"github.com/lantern-faas/lantern/platform/internal/kubecore"
 	"github.com/lantern-faas/lantern/platform/poolmgr"
 	"github.com/lantern-faas/lantern/platform/store"
 	"github.com/lantern-faas/lantern/platform/store/boltstore"
@@ -125,7 +125,7 @@ func podRuntime(ctx context.Context, o *options) (instance.Runtime, poolmgr.Load
 	if err != nil {
 		return nil, nil, err
 	}
-	cs, err := kubernetes.NewForConfig(cfg)
+	cs, err := kubecore.NewForConfig(cfg)
 	if err != nil {
 		return nil, nil, err
 	}

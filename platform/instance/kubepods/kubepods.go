@@ -26,13 +26,12 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/lantern-faas/lantern/platform/api"
 	apiruntime "github.com/lantern-faas/lantern/platform/api/runtime"
 	"github.com/lantern-faas/lantern/platform/instance"
+	"github.com/lantern-faas/lantern/platform/internal/kubecore"
 )
 
 // Labels on every pool pod.
@@ -68,7 +67,7 @@ type Config struct {
 // Runtime starts instances as pods.
 type Runtime struct {
 	cfg Config
-	cs  kubernetes.Interface
+	cs  *kubecore.Client
 
 	mu      sync.Mutex
 	procs   map[string]*pod // by pod name
@@ -83,7 +82,7 @@ var (
 )
 
 // New starts the pod informer of cfg.Namespace; it runs until ctx ends.
-func New(ctx context.Context, cs kubernetes.Interface, cfg Config) (*Runtime, error) {
+func New(ctx context.Context, cs *kubecore.Client, cfg Config) (*Runtime, error) {
 	if cfg.Port == 0 {
 		cfg.Port = 8888
 	}
@@ -100,9 +99,10 @@ func New(ctx context.Context, cs kubernetes.Interface, cfg Config) (*Runtime, er
 		return nil, errors.New("kubepods: no fetcher image")
 	}
 	r := &Runtime{cfg: cfg, cs: cs, procs: map[string]*pod{}, stopped: make(chan struct{})}
-	factory := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(cfg.Namespace),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = LabelManagedBy + "=" + managedBy }))
-	inf := factory.Core().V1().Pods().Informer()
+	inf, err := cs.PodInformer(cfg.Namespace, LabelManagedBy+"="+managedBy)
+	if err != nil {
+		return nil, err
+	}
 	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { r.observe(obj, false) },
 		UpdateFunc: func(_, obj any) { r.observe(obj, false) },
@@ -117,14 +117,14 @@ func New(ctx context.Context, cs kubernetes.Interface, cfg Config) (*Runtime, er
 	}
 	// The pods of a previous run, listed before the informer starts so that
 	// their events find them registered.
-	prev, err := cs.CoreV1().Pods(cfg.Namespace).List(ctx, metav1.ListOptions{LabelSelector: LabelManagedBy + "=" + managedBy})
+	prev, err := cs.Pods(cfg.Namespace).List(ctx, metav1.ListOptions{LabelSelector: LabelManagedBy + "=" + managedBy})
 	if err != nil {
 		return nil, fmt.Errorf("kubepods: list the pool pods of a previous run in %s: %w", cfg.Namespace, err)
 	}
-	for i := range prev.Items {
-		r.adoptPod(ctx, &prev.Items[i])
+	for i := range prev {
+		r.adoptPod(ctx, &prev[i])
 	}
-	factory.Start(ctx.Done())
+	go inf.RunWithContext(ctx)
 	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
 		return nil, fmt.Errorf("kubepods: pod informer did not sync in namespace %s", cfg.Namespace)
 	}
@@ -147,7 +147,7 @@ func (r *Runtime) adoptPod(ctx context.Context, o *corev1.Pod) {
 	}
 	if o.Status.Phase != corev1.PodRunning || o.Status.PodIP == "" || terminated(o) != "" || o.Labels[LabelInstance] == "" {
 		grace := int64(0)
-		_ = r.cs.CoreV1().Pods(r.cfg.Namespace).Delete(ctx, o.Name, metav1.DeleteOptions{GracePeriodSeconds: &grace})
+		_ = r.cs.Pods(r.cfg.Namespace).Delete(ctx, o.Name, metav1.DeleteOptions{GracePeriodSeconds: &grace})
 		return
 	}
 	p := &pod{name: o.Name, running: make(chan struct{}), done: make(chan struct{}),
@@ -261,7 +261,7 @@ func (r *Runtime) Start(ctx context.Context, env *api.Environment, opts instance
 	r.procs[name] = p
 	r.mu.Unlock()
 	obj := r.podSpec(name, image, env, opts)
-	if _, err := r.cs.CoreV1().Pods(r.cfg.Namespace).Create(ctx, obj, metav1.CreateOptions{}); err != nil {
+	if _, err := r.cs.Pods(r.cfg.Namespace).Create(ctx, obj, metav1.CreateOptions{}); err != nil {
 		r.forget(name)
 		return nil, fmt.Errorf("create pod %s/%s: %w", r.cfg.Namespace, name, err)
 	}
@@ -381,8 +381,7 @@ func (p *process) MarkSpecialized(ctx context.Context, fn *api.Function) error {
 	if err != nil {
 		return err
 	}
-	_, err = p.r.cs.CoreV1().Pods(p.r.cfg.Namespace).Patch(ctx, p.p.name, types.MergePatchType, patch, metav1.PatchOptions{})
-	return err
+	return p.r.cs.Pods(p.r.cfg.Namespace).Patch(ctx, p.p.name, types.MergePatchType, patch, metav1.PatchOptions{})
 }
 
 // Stop deletes the pod with grace and waits until it is gone.
@@ -390,7 +389,7 @@ func (p *process) Stop(grace time.Duration) {
 	secs := int64(grace / time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), grace+30*time.Second)
 	defer cancel()
-	err := p.r.cs.CoreV1().Pods(p.r.cfg.Namespace).Delete(ctx, p.p.name, metav1.DeleteOptions{GracePeriodSeconds: &secs})
+	err := p.r.cs.Pods(p.r.cfg.Namespace).Delete(ctx, p.p.name, metav1.DeleteOptions{GracePeriodSeconds: &secs})
 	if err != nil && !apierrors.IsNotFound(err) {
 		p.p.finish(err)
 	}

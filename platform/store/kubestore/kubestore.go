@@ -16,12 +16,13 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/dynamic/dynamicinformer"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/lantern-faas/lantern/platform/internal/kubecore"
 	"github.com/lantern-faas/lantern/platform/store"
 )
 
@@ -57,7 +58,7 @@ type Options struct {
 // see them.
 type Store struct {
 	dyn     dynamic.Interface
-	kube    kubernetes.Interface
+	kube    *kubecore.Client
 	kinds   map[string]*Kind
 	blobNS  string
 	logger  *slog.Logger
@@ -105,10 +106,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
-	kube, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
-	}
+	kube := kubecore.New(dyn)
 	s := &Store{
 		dyn: dyn, kube: kube, kinds: map[string]*Kind{}, blobNS: opts.BlobNamespace,
 		logger: opts.Logger, buffer: opts.WatchBuffer, stopped: make(chan struct{}),
@@ -129,20 +127,21 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (*Store, error) {
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
-	factory := dynamicinformer.NewDynamicSharedInformerFactory(dyn, 0)
-	var synced []cache.InformerSynced
+	var (
+		synced []cache.InformerSynced
+		wg     sync.WaitGroup
+	)
 	for _, k := range s.kinds {
-		inf := factory.ForResource(k.Resource).Informer()
+		inf := resourceInformer(dyn.Resource(k.Resource))
 		if _, err := inf.AddEventHandler(s.handler(k)); err != nil {
 			cancel()
 			return nil, err
 		}
 		synced = append(synced, inf.HasSynced)
+		wg.Go(func() { inf.RunWithContext(runCtx) })
 	}
-	factory.Start(runCtx.Done())
 	go func() {
-		<-runCtx.Done()
-		factory.Shutdown()
+		wg.Wait()
 		close(s.stopped)
 	}()
 	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
@@ -150,6 +149,19 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("kubestore: informers did not sync: %w", context.Cause(ctx))
 	}
 	return s, nil
+}
+
+// resourceInformer watches every object of a resource, in all namespaces.
+func resourceInformer(ri dynamic.NamespaceableResourceInterface) cache.SharedIndexInformer {
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return ri.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return ri.Watch(ctx, o)
+		},
+	}
+	return cache.NewSharedIndexInformer(lw, &unstructured.Unstructured{}, 0, cache.Indexers{})
 }
 
 func (s *Store) handler(k *Kind) cache.ResourceEventHandler {
@@ -455,7 +467,7 @@ func (s *Store) PutBlob(ctx context.Context, sum string, data []byte) error {
 		},
 		BinaryData: map[string][]byte{blobKey: append([]byte{}, data...)},
 	}
-	_, err := s.kube.CoreV1().ConfigMaps(s.blobNS).Create(ctx, cm, metav1.CreateOptions{})
+	_, err := s.kube.ConfigMaps(s.blobNS).Create(ctx, cm, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		return nil // content-addressed: the same bytes are there
 	}
@@ -468,7 +480,7 @@ func (s *Store) GetBlob(ctx context.Context, sum string) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	cm, err := s.kube.CoreV1().ConfigMaps(s.blobNS).Get(ctx, blobName(sum), metav1.GetOptions{})
+	cm, err := s.kube.ConfigMaps(s.blobNS).Get(ctx, blobName(sum), metav1.GetOptions{})
 	if err == nil && cm.Annotations[annotationChecksum] == sum {
 		return append([]byte{}, cm.BinaryData[blobKey]...), nil
 	}
@@ -490,7 +502,7 @@ func (s *Store) DeleteBlob(ctx context.Context, sum string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	err := s.kube.CoreV1().ConfigMaps(s.blobNS).Delete(ctx, blobName(sum), metav1.DeleteOptions{})
+	err := s.kube.ConfigMaps(s.blobNS).Delete(ctx, blobName(sum), metav1.DeleteOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
