@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lantern-faas/lantern/platform/api"
+	"github.com/lantern-faas/lantern/platform/client"
 )
 
 func (a *app) newMQTCmd() *cobra.Command {
@@ -168,29 +169,13 @@ func (a *app) newMQTGetCmd() *cobra.Command {
 }
 
 func (a *app) newMQTListCmd() *cobra.Command {
-	var all bool
-	cmd := &cobra.Command{Use: "list", Short: "List message queue triggers", Args: noArgs}
-	allNamespacesFlag(cmd, &all)
-	cmd.RunE = a.run(func(cmd *cobra.Command) error {
-		ctx, cancel := a.apiContext(cmd)
-		defer cancel()
-		ts, err := a.controller().ListMessageQueueTriggers(ctx, a.listNamespace(all))
-		if err != nil {
-			return err
-		}
-		if ts == nil {
-			ts = []api.MessageQueueTrigger{}
-		}
-		return a.print(ts, func(tb *table) {
-			tb.row(withNamespace(all, "NAMESPACE", "NAME", "TYPE", "TOPIC", "RESPTOPIC", "ERRORTOPIC", "RETRIES", "FUNCTION", "AGE")...)
-			for _, t := range ts {
-				s := &t.Spec
-				tb.row(withNamespace(all, t.Metadata.Namespace, t.Metadata.Name, s.MessageQueueType, s.Topic, orDash(s.RespTopic),
-					orDash(s.ErrorTopic), fmt.Sprint(s.Retries()), s.FunctionRef.Name, age(a.now(), t.Metadata.CreatedAt))...)
-			}
-		})
-	})
-	return cmd
+	return newListCmd(a, "List message queue triggers", (*client.Controller).ListMessageQueueTriggers,
+		[]string{"NAME", "TYPE", "TOPIC", "RESPTOPIC", "ERRORTOPIC", "RETRIES", "FUNCTION", "AGE"},
+		func(t *api.MessageQueueTrigger) []string {
+			s := &t.Spec
+			return []string{t.Metadata.Name, s.MessageQueueType, s.Topic, orDash(s.RespTopic), orDash(s.ErrorTopic),
+				fmt.Sprint(s.Retries()), s.FunctionRef.Name, age(a.now(), t.Metadata.CreatedAt)}
+		}, func(t *api.MessageQueueTrigger) string { return t.Metadata.Namespace })
 }
 
 func (a *app) newMQTDeleteCmd() *cobra.Command {

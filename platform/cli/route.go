@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lantern-faas/lantern/platform/api"
+	"github.com/lantern-faas/lantern/platform/client"
 )
 
 func (a *app) newRouteCmd() *cobra.Command {
@@ -183,37 +184,15 @@ func routePath(s *api.HTTPTriggerSpec) string {
 }
 
 func (a *app) newRouteListCmd() *cobra.Command {
-	var all bool
-	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "List routes",
-		Args:  noArgs,
-	}
-	allNamespacesFlag(cmd, &all)
-	cmd.RunE = a.run(func(cmd *cobra.Command) error {
-		ctx, cancel := a.apiContext(cmd)
-		defer cancel()
-		ts, err := a.controller().ListHTTPTriggers(ctx, a.listNamespace(all))
-		if err != nil {
-			return err
-		}
-		if ts == nil {
-			ts = []api.HTTPTrigger{}
-		}
-		return a.print(ts, func(tb *table) {
-			tb.row(withNamespace(all, "NAMESPACE", "NAME", "METHODS", "URL", "FUNCTION", "AGE")...)
-			for _, t := range ts {
-				methods := strings.Join(t.Spec.Methods, ",")
-				if methods == "" {
-					methods = "GET"
-				}
-				tb.row(withNamespace(all, t.Metadata.Namespace,
-					t.Metadata.Name, methods, routePath(&t.Spec), t.Spec.FunctionRef.Name,
-					age(a.now(), t.Metadata.CreatedAt))...)
+	return newListCmd(a, "List routes", (*client.Controller).ListHTTPTriggers,
+		[]string{"NAME", "METHODS", "URL", "FUNCTION", "AGE"},
+		func(t *api.HTTPTrigger) []string {
+			methods := strings.Join(t.Spec.Methods, ",")
+			if methods == "" {
+				methods = "GET"
 			}
-		})
-	})
-	return cmd
+			return []string{t.Metadata.Name, methods, routePath(&t.Spec), t.Spec.FunctionRef.Name, age(a.now(), t.Metadata.CreatedAt)}
+		}, func(t *api.HTTPTrigger) string { return t.Metadata.Namespace })
 }
 
 func (a *app) newRouteDeleteCmd() *cobra.Command {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"regexp"
 	"strings"
@@ -113,4 +114,22 @@ func TestRoute_UpdateListGet(t *testing.T) {
 			t.Error("route still exists")
 		}
 	})
+}
+
+// TestListCommands_ServerFlag runs each kind's list with the server given
+// by --server only: a client made before the flags were parsed would ask
+// the default address instead.
+func TestListCommands_ServerFlag(t *testing.T) {
+	srv := newFakeServer(t)
+	mustRun(t, srv.URL, "route", "create", "--name", "r1", "--url", "/r1", "--function", "hello")
+	mustRun(t, srv.URL, "timer", "create", "--name", "t1", "--function", "hello", "--cron", "@every 1m")
+	mustRun(t, srv.URL, "mqt", "create", "--name", "m1", "--function", "hello", "--topic", "in")
+	for _, kind := range []string{"route", "timer", "mqt"} {
+		var stdout, stderr bytes.Buffer
+		code := Main(t.Context(), []string{kind, "list", "--server", srv.URL}, strings.NewReader(""), &stdout, &stderr,
+			func(string) string { return "" })
+		if code != 0 || !strings.Contains(stdout.String(), kind[:1]+"1") {
+			t.Errorf("%s list --server %s: exit %d\nstdout: %s\nstderr: %s", kind, srv.URL, code, stdout.String(), stderr.String())
+		}
+	}
 }

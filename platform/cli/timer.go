@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lantern-faas/lantern/platform/api"
+	"github.com/lantern-faas/lantern/platform/client"
 	"github.com/lantern-faas/lantern/platform/schedule"
 )
 
@@ -139,28 +140,11 @@ func (a *app) newTimerGetCmd() *cobra.Command {
 }
 
 func (a *app) newTimerListCmd() *cobra.Command {
-	var all bool
-	cmd := &cobra.Command{Use: "list", Short: "List timers", Args: noArgs}
-	allNamespacesFlag(cmd, &all)
-	cmd.RunE = a.run(func(cmd *cobra.Command) error {
-		ctx, cancel := a.apiContext(cmd)
-		defer cancel()
-		ts, err := a.controller().ListTimeTriggers(ctx, a.listNamespace(all))
-		if err != nil {
-			return err
-		}
-		if ts == nil {
-			ts = []api.TimeTrigger{}
-		}
-		return a.print(ts, func(tb *table) {
-			tb.row(withNamespace(all, "NAMESPACE", "NAME", "CRON", "METHOD", "SUBPATH", "FUNCTION", "AGE")...)
-			for _, t := range ts {
-				tb.row(withNamespace(all, t.Metadata.Namespace, t.Metadata.Name, t.Spec.Cron, t.Spec.Method,
-					t.Spec.Subpath, t.Spec.FunctionRef.Name, age(a.now(), t.Metadata.CreatedAt))...)
-			}
-		})
-	})
-	return cmd
+	return newListCmd(a, "List timers", (*client.Controller).ListTimeTriggers,
+		[]string{"NAME", "CRON", "METHOD", "SUBPATH", "FUNCTION", "AGE"},
+		func(t *api.TimeTrigger) []string {
+			return []string{t.Metadata.Name, t.Spec.Cron, t.Spec.Method, t.Spec.Subpath, t.Spec.FunctionRef.Name, age(a.now(), t.Metadata.CreatedAt)}
+		}, func(t *api.TimeTrigger) string { return t.Metadata.Namespace })
 }
 
 func (a *app) newTimerDeleteCmd() *cobra.Command {

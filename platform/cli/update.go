@@ -1,9 +1,12 @@
 package cli
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
 
 	"github.com/lantern-faas/lantern/platform/api"
+	"github.com/lantern-faas/lantern/platform/client"
 )
 
 // kindFlags are the flags of a kind's create and update commands, which
@@ -37,6 +40,34 @@ func newUpdateCmd[T any, P interface {
 			return a.explain(err, "update", noun, name)
 		}
 		return a.done(obj, noun+" %s updated", quote(obj.GetMetadata().Name))
+	})
+	return cmd
+}
+
+// newListCmd is the list command of a kind: a table with header's columns
+// (and NAMESPACE first with --all-namespaces), or the objects with -o.
+func newListCmd[T any](a *app, short string, list func(c *client.Controller, ctx context.Context, ns string) ([]T, error),
+	header []string, row func(*T) []string, namespace func(*T) string) *cobra.Command {
+	var all bool
+	cmd := &cobra.Command{Use: "list", Short: short, Args: noArgs}
+	allNamespacesFlag(cmd, &all)
+	cmd.RunE = a.run(func(cmd *cobra.Command) error {
+		ctx, cancel := a.apiContext(cmd)
+		defer cancel()
+		objs, err := list(a.controller(), ctx, a.listNamespace(all))
+		if err != nil {
+			return err
+		}
+		if objs == nil {
+			objs = []T{}
+		}
+		return a.print(objs, func(tb *table) {
+			tb.row(withNamespace(all, "NAMESPACE", header...)...)
+			for i := range objs {
+				o := &objs[i]
+				tb.row(withNamespace(all, namespace(o), row(o)...)...)
+			}
+		})
 	})
 	return cmd
 }
