@@ -226,6 +226,45 @@ func TestCLI(t *testing.T) {
 	})
 }
 
+// TestTriggers creates a timer and a message queue trigger with the CLI on
+// the Kubernetes backend: both are custom resources kubectl shows, and the
+// timer calls its function through the router.
+func TestTriggers(t *testing.T) {
+	mustCLI(t, "env", "create", "--name", "trpy", "--runtime", "python", "--poolsize", "1")
+	mustCLI(t, "fn", "create", "--name", "ticked", "--env", "trpy", "--code", fixture("python", "hello.py"))
+	mustCLI(t, "timer", "create", "--name", "every-second", "--function", "ticked", "--cron", "@every 1s")
+	mustCLI(t, "mqt", "create", "--name", "orders", "--function", "ticked", "--mqtype", "nats", "--topic", "orders", "--maxretries", "2")
+
+	out, err := kubectl(t, "", "get", "timetriggers.lantern.dev")
+	if err != nil || !strings.Contains(out, "every-second") || !strings.Contains(out, "@every 1s") || !strings.Contains(out, "ticked") {
+		t.Errorf("kubectl get timetriggers: got %q, %v; want every-second, @every 1s and ticked", out, err)
+	}
+	out, err = kubectl(t, "", "get", "messagequeuetriggers.lantern.dev", "orders", "-o", "jsonpath={.spec.messageQueueType} {.spec.topic} {.spec.maxRetries}")
+	if err != nil || out != "nats orders 2" {
+		t.Errorf("kubectl get messagequeuetrigger: got %q, %v; want \"nats orders 2\"", out, err)
+	}
+	if out := mustCLI(t, "timer", "list"); !strings.Contains(out, "every-second") {
+		t.Errorf("lantern timer list:\n%s", out)
+	}
+	// The timer fires through the router: the function's calls counter
+	// with trigger="timer" grows.
+	eventually(t, 30*time.Second, func() error {
+		text, err := metricsText(lantern)
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(text, `lantern_function_calls_total{code="200",function="ticked",method="POST",namespace="default",trigger="timer"}`) {
+			return errors.New("no timer call of ticked yet")
+		}
+		return nil
+	})
+	mustCLI(t, "timer", "delete", "--name", "every-second")
+	mustCLI(t, "mqt", "delete", "--name", "orders")
+	if out, err := kubectl(t, "", "get", "timetriggers.lantern.dev", "-o", "name"); err != nil || strings.Contains(out, "every-second") {
+		t.Errorf("after delete, kubectl get timetriggers: %q, %v", out, err)
+	}
+}
+
 // TestKubectl writes an environment, a function with its code as a literal
 // and a route with kubectl; lantern lists them and the router serves it.
 func TestKubectl(t *testing.T) {
@@ -373,6 +412,26 @@ kind: HTTPTrigger
 metadata: {name: rel}
 spec: {relativeurl: a/b, functionref: {name: hello}}
 `, []string{"spec.relativeurl", "should match"}},
+		{"bad schedule", `apiVersion: lantern.dev/v1
+kind: TimeTrigger
+metadata: {name: badcron}
+spec: {cron: "every minute", functionref: {name: hello}}
+`, []string{"spec.cron", "should match"}},
+		{"unknown queue type", `apiVersion: lantern.dev/v1
+kind: MessageQueueTrigger
+metadata: {name: rabbit}
+spec: {messageQueueType: rabbitmq, topic: orders, functionref: {name: hello}}
+`, []string{"spec.messageQueueType", `Unsupported value: "rabbitmq"`, `"nats"`}},
+		{"negative retries", `apiVersion: lantern.dev/v1
+kind: MessageQueueTrigger
+metadata: {name: negretry}
+spec: {messageQueueType: nats, topic: orders, maxRetries: -1, functionref: {name: hello}}
+`, []string{"spec.maxRetries", "greater than or equal to 0"}},
+		{"wildcard topic", `apiVersion: lantern.dev/v1
+kind: MessageQueueTrigger
+metadata: {name: wild}
+spec: {messageQueueType: nats, topic: "orders.*", functionref: {name: hello}}
+`, []string{"spec.topic", "should match"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -488,4 +547,15 @@ func TestStatus(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// metricsText returns lanternd's /metrics (on the API address in all).
+func metricsText(l *lanternd) (string, error) {
+	resp, err := http.Get(l.apiURL + "/metrics")
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return string(body), err
 }

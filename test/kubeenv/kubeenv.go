@@ -263,7 +263,8 @@ func (c *Cluster) ApplyCRDs(ctx context.Context) error {
 		return err
 	}
 	_, err = c.Kubectl(ctx, "", "wait", "--for=condition=Established", "--timeout=60s",
-		"crd/environments.lantern.dev", "crd/functions.lantern.dev", "crd/httptriggers.lantern.dev")
+		"crd/environments.lantern.dev", "crd/functions.lantern.dev", "crd/httptriggers.lantern.dev",
+		"crd/timetriggers.lantern.dev", "crd/messagequeuetriggers.lantern.dev")
 	return err
 }
 

@@ -62,6 +62,8 @@ func LanternKinds() []Kind {
 		mk(api.KindEnvironment, "environments"),
 		mk(api.KindFunction, "functions"),
 		mk(api.KindHTTPTrigger, "httptriggers"),
+		mk(api.KindTimeTrigger, "timetriggers"),
+		mk(api.KindMessageQueueTrigger, "messagequeuetriggers"),
 	}
 }
 
