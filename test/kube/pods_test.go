@@ -98,9 +98,17 @@ func TestPods(t *testing.T) {
 		return nil
 	})
 	t.Logf("2 pool pods Running %v after env create", time.Since(began).Round(time.Millisecond))
+	envUID, err := c.Kubectl(ctx, "", "get", "environments.lantern.dev", "pyp", "-o", "jsonpath={.metadata.uid}")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, p := range pods("pyp") {
 		if !strings.HasPrefix(p.Status.PodIP, "127.77.") || len(p.Spec.Containers) != 2 {
 			t.Fatalf("pool pod %s: got IP %q and %d containers, want a 127.77.x.y IP, the runtime and the fetcher", p.Name, p.Status.PodIP, len(p.Spec.Containers))
+		}
+		// The garbage collector deletes pool pods with their environment.
+		if o := p.OwnerReferences; len(o) != 1 || o[0].Kind != "Environment" || o[0].Name != "pyp" || string(o[0].UID) != strings.TrimSpace(envUID) {
+			t.Errorf("pool pod %s: owners %+v, want the Environment pyp (uid %s)", p.Name, o, envUID)
 		}
 	}
 
@@ -123,6 +131,22 @@ func TestPods(t *testing.T) {
 			t.Fatalf("GET /%s: got %q, want %q", name, got, "Hello, world!\n")
 		}
 		colds = append(colds, time.Since(start))
+		if i == 0 { // the specialized pod is owned by its function too
+			eventually(t, 10*time.Second, func() error {
+				var owners []string
+				for _, p := range pods("pyp") {
+					if p.Annotations["lantern.dev/function"] == name {
+						for _, o := range p.OwnerReferences {
+							owners = append(owners, o.Kind+"/"+o.Name)
+						}
+					}
+				}
+				if want := []string{"Environment/pyp", "Function/" + name}; !slices.Equal(owners, want) {
+					return fmt.Errorf("owners of the pod serving %s: got %v, want %v", name, owners, want)
+				}
+				return nil
+			})
+		}
 	}
 	// The poolmgr's own account of each cold start (acquire a warm pod,
 	// fetch through its sidecar, specialize), without the router's share.

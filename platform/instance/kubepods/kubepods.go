@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"net"
 	"path"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -25,6 +26,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 
@@ -174,7 +176,8 @@ func (r *Runtime) Adopt() []instance.Adopted {
 // pod is one instance.
 type pod struct {
 	name    string
-	addr    string // podIP:port once running
+	owners  []metav1.OwnerReference // the environment's, once known
+	addr    string                  // podIP:port once running
 	fetcher string
 	running chan struct{} // closed once Running with an IP
 	done    chan struct{}
@@ -261,6 +264,8 @@ func (r *Runtime) Start(ctx context.Context, env *api.Environment, opts instance
 	r.procs[name] = p
 	r.mu.Unlock()
 	obj := r.podSpec(name, image, env, opts)
+	p.owners = r.ownerRefs(ctx, environmentsGVR, env.Metadata.Namespace, env.Metadata.Name, true)
+	obj.OwnerReferences = p.owners
 	if _, err := r.cs.Pods(r.cfg.Namespace).Create(ctx, obj, metav1.CreateOptions{}); err != nil {
 		r.forget(name)
 		return nil, fmt.Errorf("create pod %s/%s: %w", r.cfg.Namespace, name, err)
@@ -326,6 +331,29 @@ func (r *Runtime) podSpec(name, image string, env *api.Environment, opts instanc
 
 func ptr[T any](v T) *T { return &v }
 
+// Lantern's resources that own pool pods.
+var (
+	environmentsGVR = schema.GroupVersionResource{Group: "lantern.dev", Version: "v1", Resource: "environments"}
+	functionsGVR    = schema.GroupVersionResource{Group: "lantern.dev", Version: "v1", Resource: "functions"}
+)
+
+// ownerRefs returns an owner reference to the Lantern object ns/name, so
+// that Kubernetes' garbage collector deletes the pod with it. Owners must
+// live in the pod's namespace, and the state may not be kept in
+// Kubernetes at all (--backend local): then, or when the object cannot be
+// read, the pod has no owner and the poolmgr alone deletes it.
+func (r *Runtime) ownerRefs(ctx context.Context, gvr schema.GroupVersionResource, ns, name string, controller bool) []metav1.OwnerReference {
+	if ns != r.cfg.Namespace {
+		return nil
+	}
+	obj, err := r.cs.Dynamic().Resource(gvr).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil
+	}
+	return []metav1.OwnerReference{{APIVersion: gvr.GroupVersion().String(), Kind: obj.GetKind(), Name: name,
+		UID: obj.GetUID(), Controller: ptr(controller)}}
+}
+
 func cutKV(kv string) (string, string, bool) {
 	for i := 0; i < len(kv); i++ {
 		if kv[i] == '=' {
@@ -374,10 +402,15 @@ func (p *process) Done() <-chan struct{} { return p.p.done }
 func (p *process) Err() error            { return p.p.err }
 func (p *process) Tail() string          { return p.p.message }
 
-// MarkSpecialized records fn in the pod's annotations, for adoption.
+// MarkSpecialized records fn in the pod's annotations, for adoption, and
+// adds the function to the pod's owners.
 func (p *process) MarkSpecialized(ctx context.Context, fn *api.Function) error {
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{
-		annFunction: fn.Metadata.Name, annFnVersion: instance.Version(&fn.Metadata)}}})
+	meta := map[string]any{"annotations": map[string]string{
+		annFunction: fn.Metadata.Name, annFnVersion: instance.Version(&fn.Metadata)}}
+	if owner := p.r.ownerRefs(ctx, functionsGVR, fn.Metadata.Namespace, fn.Metadata.Name, false); len(owner) > 0 {
+		meta["ownerReferences"] = append(slices.Clip(p.p.owners), owner...)
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": meta})
 	if err != nil {
 		return err
 	}
