@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/textproto"
 	"strings"
 
 	"github.com/lantern-faas/lantern/platform/api"
@@ -40,13 +39,10 @@ func asyncRoute(path string) (ns, name, sub string, ok bool) {
 	return internalRoute("/fn/" + path[len("/async/"):])
 }
 
-// hop-by-hop and platform headers a queued call does not keep.
-var droppedAsyncHeaders = map[string]bool{
-	"Connection": true, "Keep-Alive": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
-	"Content-Length": true, "Traceparent": true, "Tracestate": true,
-	textproto.CanonicalMIMEHeaderKey(api.InvokeModeHeader): true, textproto.CanonicalMIMEHeaderKey(api.CallbackHeader): true,
-	textproto.CanonicalMIMEHeaderKey(httpx.RequestIDHeader): true, textproto.CanonicalMIMEHeaderKey(TriggerHeader): true,
-}
+// Headers a queued call does not keep besides the hop-by-hop ones: its
+// length and trace are its own when it runs, the rest are the router's.
+var droppedAsyncHeaders = []string{"Content-Length", "Traceparent", "Tracestate",
+	api.InvokeModeHeader, api.CallbackHeader, httpx.RequestIDHeader, TriggerHeader}
 
 // serveAsync queues the call and answers 202 with the invocation.
 func (s *Server) serveAsync(w http.ResponseWriter, r *http.Request, tgt target) {
@@ -56,12 +52,8 @@ func (s *Server) serveAsync(w http.ResponseWriter, r *http.Request, tgt target) 
 			WithHint("run lanternd all, or start the router with --async-url"))
 		return
 	}
-	fn, _ := retryFresh(r.Context(), s, func() (*api.Function, bool) {
-		f := s.objs.Function(tgt.ns, tgt.name)
-		return f, f != nil
-	})
-	if fn == nil {
-		writeError(w, r, httpx.Errorf(http.StatusNotFound, "function %q not found in namespace %q", tgt.name, tgt.ns))
+	if _, err := s.function(r.Context(), tgt); err != nil {
+		writeError(w, r, err)
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAsyncBody))
@@ -74,11 +66,10 @@ func (s *Server) serveAsync(w http.ResponseWriter, r *http.Request, tgt target) 
 		writeError(w, r, httpx.Errorf(http.StatusBadRequest, "read the request body: %v", err))
 		return
 	}
-	hdr := map[string][]string{}
-	for k, v := range r.Header {
-		if !droppedAsyncHeaders[k] {
-			hdr[k] = v
-		}
+	hdr := r.Header.Clone()
+	removeHopHeaders(hdr)
+	for _, k := range droppedAsyncHeaders {
+		hdr.Del(k)
 	}
 	for k, v := range tgt.params {
 		hdr["X-Fission-Params-"+k] = []string{v}

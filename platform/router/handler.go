@@ -33,12 +33,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ns, name, sub, ok := internalRoute(path); ok {
-		tgt := target{ns: ns, name: name, subpath: sub, trigger: triggerOf(r)}
-		if isAsync(r) {
-			s.serveAsync(w, r, tgt)
-			return
-		}
-		s.serveFunction(w, r, tgt)
+		s.serveTarget(w, r, target{ns: ns, name: name, subpath: sub, trigger: triggerOf(r)})
 		return
 	}
 	m, found := s.routes.Load().lookup(r.Method, path)
@@ -51,12 +46,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	if m.r != nil {
-		tgt := target{ns: m.r.ns, name: m.r.function, subpath: m.subpath, params: m.params, trigger: "http"}
-		if isAsync(r) {
-			s.serveAsync(w, r, tgt)
-			return
-		}
-		s.serveFunction(w, r, tgt)
+		s.serveTarget(w, r, target{ns: m.r.ns, name: m.r.function, subpath: m.subpath, params: m.params, trigger: "http"})
 		return
 	}
 	httpx.SetRequestID(w, r)
@@ -70,6 +60,16 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, httpx.Errorf(http.StatusNotFound, "no route for %s %s", r.Method, path).
 			WithHint("see 'lantern route list'"))
 	}
+}
+
+// serveTarget calls the target's function, or queues the call when the
+// caller asked for an asynchronous one.
+func (s *Server) serveTarget(w http.ResponseWriter, r *http.Request, tgt target) {
+	if isAsync(r) {
+		s.serveAsync(w, r, tgt)
+		return
+	}
+	s.serveFunction(w, r, tgt)
 }
 
 // internalRoute parses /fn/<ns>/<name>[/sub], and Fission's

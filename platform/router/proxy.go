@@ -57,13 +57,10 @@ func (s *Server) serveFunction(w http.ResponseWriter, r *http.Request, tgt targe
 	} else {
 		httpx.SetRequestID(w, r) // tracing is off
 	}
-	fn, _ := retryFresh(ctx, s, func() (*api.Function, bool) {
-		f := s.objs.Function(tgt.ns, tgt.name)
-		return f, f != nil
-	})
-	if fn == nil {
+	fn, err := s.function(ctx, tgt)
+	if err != nil {
 		span.SetStatus(codes.Error, "function not found")
-		writeError(w, r, httpx.Errorf(http.StatusNotFound, "function %q not found in namespace %q", tgt.name, tgt.ns))
+		writeError(w, r, err)
 		return
 	}
 	rw := &statusWriter{ResponseWriter: w}
@@ -78,6 +75,19 @@ func (s *Server) serveFunction(w http.ResponseWriter, r *http.Request, tgt targe
 		}
 	}()
 	s.callFunction(ctx, rw, r, fn, tgt, rec)
+}
+
+// function returns the target's function, waiting a moment for one
+// created just before the call (see retryFresh).
+func (s *Server) function(ctx context.Context, tgt target) (*api.Function, error) {
+	fn, _ := retryFresh(ctx, s, func() (*api.Function, bool) {
+		f := s.objs.Function(tgt.ns, tgt.name)
+		return f, f != nil
+	})
+	if fn == nil {
+		return nil, httpx.Errorf(http.StatusNotFound, "function %q not found in namespace %q", tgt.name, tgt.ns)
+	}
+	return fn, nil
 }
 
 // callFunction acquires an instance and proxies, retrying on another
