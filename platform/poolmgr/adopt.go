@@ -14,29 +14,42 @@ import (
 // stopped.
 const adoptWindow = time.Minute
 
-// takeAdopted removes from the adopted instances those match selects and
-// makes them the manager's, in the given state.
-func (m *Manager) takeAdopted(env *api.Environment, fn *api.Function, match func(a instance.Adopted) bool) []*inst {
+// claimAdopted removes from the adopted instances those match selects and
+// returns them.
+func (m *Manager) claimAdopted(match func(a instance.Adopted) bool) []instance.Adopted {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []*inst
+	var out []instance.Adopted
 	rest := m.adopted[:0]
 	for _, a := range m.adopted {
-		if !match(a) {
+		if match(a) {
+			out = append(out, a)
+		} else {
 			rest = append(rest, a)
-			continue
 		}
+	}
+	m.adopted = rest
+	return out
+}
+
+// takeAdopted makes the adopted instances match selects the manager's: idle
+// in env's pool, or ready for fn when fn is set.
+func (m *Manager) takeAdopted(env *api.Environment, fn *api.Function, match func(a instance.Adopted) bool) []*inst {
+	claimed := m.claimAdopted(match)
+	out := make([]*inst, 0, len(claimed))
+	for _, a := range claimed {
 		now := time.Now()
 		in := &inst{id: a.ID, proc: a.Process, env: env, created: now, state: api.StateIdle}
 		if fn != nil {
 			in.state, in.fn, in.specialized, in.lastUsed = api.StateReady, fn, now, now
 		}
+		m.mu.Lock()
 		m.instances[in.id] = in
+		m.mu.Unlock()
 		go m.watchExit(in)
 		out = append(out, in)
 		m.logger.Info("adopted an instance of the previous run", "instance", in.id, "environment", env.Metadata.Name, "function", fnName(fn))
 	}
-	m.adopted = rest
 	return out
 }
 
@@ -59,6 +72,12 @@ func (m *Manager) adoptIdle(env *api.Environment) []*inst {
 // adoptReady returns the instances of the previous run specialized for fn as
 // it is now.
 func (m *Manager) adoptReady(fn *api.Function) []*inst {
+	m.mu.Lock()
+	none := len(m.adopted) == 0
+	m.mu.Unlock()
+	if none { // the usual case: nothing left of a previous run
+		return nil
+	}
 	env := m.objs.Environment(fn.Metadata.Namespace, fn.Spec.Environment)
 	if env == nil {
 		return nil
@@ -125,19 +144,7 @@ func (m *Manager) adoptFunction(fn *api.Function) {
 // dropAdopted stops the instances of the previous run that match: their
 // function or environment is gone.
 func (m *Manager) dropAdopted(match func(instance.Adopted) bool) {
-	m.mu.Lock()
-	var drop []instance.Adopted
-	rest := m.adopted[:0]
-	for _, a := range m.adopted {
-		if match(a) {
-			drop = append(drop, a)
-		} else {
-			rest = append(rest, a)
-		}
-	}
-	m.adopted = rest
-	m.mu.Unlock()
-	for _, a := range drop {
+	for _, a := range m.claimAdopted(match) {
 		go a.Process.Stop(m.cfg.StopGrace)
 	}
 }

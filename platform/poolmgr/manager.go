@@ -258,12 +258,7 @@ func (m *Manager) GetInstance(ctx context.Context, req api.InstanceRequest) (*ap
 	}
 	m.mu.Unlock()
 
-	if adopted := m.adoptReady(fn); len(adopted) > 0 {
-		fi.mu.Lock()
-		fi.ready = append(fi.ready, adopted...)
-		fi.mu.Unlock()
-		m.functionChanged(fn)
-	}
+	m.adoptFunction(fn)
 	fi.mu.Lock()
 	for _, in := range fi.ready {
 		if in.fn.Metadata.ResourceVersion == fn.Metadata.ResourceVersion && !slices.Contains(req.Exclude, in.id) && in.alive() {
@@ -512,8 +507,16 @@ func (m *Manager) outOfService(in *inst) {
 	}
 }
 
-// remove retires an instance and stops it now.
+// remove retires an instance and stops it now. Of several removals of one
+// instance (a reap, a crash, a router's report), the first does it all.
 func (m *Manager) remove(in *inst, reason string) {
+	m.mu.Lock()
+	_, known := m.instances[in.id]
+	delete(m.instances, in.id)
+	m.mu.Unlock()
+	if !known {
+		return
+	}
 	in.mu.Lock()
 	wasReady := in.state == api.StateReady || in.state == api.StateRetiring
 	alreadyRetired := !in.retiredAt.IsZero()
@@ -524,29 +527,16 @@ func (m *Manager) remove(in *inst, reason string) {
 	fn := in.fn
 	in.mu.Unlock()
 
-	m.mu.Lock()
-	_, known := m.instances[in.id]
-	delete(m.instances, in.id)
-	var p *pool
-	if fn == nil {
-		p = m.pools[client.NamespacedName{Namespace: in.env.Metadata.Namespace, Name: in.env.Metadata.Name}]
-	}
-	var fi *funcInstances
 	if fn != nil {
-		fi = m.funcs[client.NamespacedName{Namespace: fn.Metadata.Namespace, Name: fn.Metadata.Name}]
-	}
-	m.mu.Unlock()
-	if !known {
-		return
-	}
-	if fi != nil {
-		fi.mu.Lock()
-		fi.ready = slices.DeleteFunc(fi.ready, func(x *inst) bool { return x == in })
-		fi.mu.Unlock()
+		m.outOfService(in)
 		m.functionChanged(fn)
-	}
-	if p != nil {
-		p.drop(in)
+	} else {
+		m.mu.Lock()
+		p := m.pools[client.NamespacedName{Namespace: in.env.Metadata.Namespace, Name: in.env.Metadata.Name}]
+		m.mu.Unlock()
+		if p != nil {
+			p.drop(in)
+		}
 	}
 	if wasReady && !alreadyRetired {
 		m.publish(api.InstanceEvent{Type: api.EventDeleted, Instance: in.view(), Reason: reason})
@@ -581,9 +571,7 @@ func (m *Manager) reap(now time.Time) {
 			// have run out of time anyway.
 			settled := reportedSince || now.Sub(retired) > 2*m.cfg.ReapInterval+time.Second
 			if (quiet && settled) || now.Sub(retired) > fn.Spec.FunctionTimeoutDuration() {
-				if in.startRemoval() {
-					go m.remove(in, "")
-				}
+				go m.remove(in, "")
 			}
 		case state == api.StateReady && quiet && idleFor > fn.Spec.IdleTimeoutDuration():
 			m.retire(in, api.ReasonIdle)

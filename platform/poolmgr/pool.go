@@ -176,16 +176,6 @@ type inst struct {
 	reportedAt  time.Time
 	retiredAt   time.Time
 	reason      string
-	removing    bool // a reap already stops it
-}
-
-// startRemoval reports whether the caller is the first to remove in.
-func (in *inst) startRemoval() bool {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	first := !in.removing
-	in.removing = true
-	return first
 }
 
 func (in *inst) alive() bool {
