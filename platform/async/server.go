@@ -85,15 +85,14 @@ func (m *Manager) serveReplay(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, inv)
 }
 
-// classify maps the queue's errors to HTTP errors.
+// classify maps the queue's errors to HTTP errors (an unavailable queue's
+// already are: see unavailable).
 func classify(err error) error {
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return httpx.Errorf(http.StatusNotFound, "%v", err).WithHint("see 'lantern fn invocations --name <function>'")
 	case errors.Is(err, ErrNotFailed):
 		return httpx.Errorf(http.StatusConflict, "%v: only failed invocations can be replayed", err)
-	case errors.Is(err, ErrUnavailable):
-		return httpx.Errorf(http.StatusServiceUnavailable, "%v", err)
 	}
 	return err
 }

@@ -125,10 +125,7 @@ func (m *Manager) handle(msg jetstream.Msg) {
 		trace.WithAttributes(attribute.String("lantern.namespace", ns), attribute.String("lantern.function", fn),
 			attribute.String("lantern.invocation", env.ID), attribute.Int("lantern.attempt", attempt)))
 	defer span.End()
-	id := httpx.NewID()
-	if sc := span.SpanContext(); sc.HasTraceID() {
-		id = sc.TraceID().String()
-	}
+	id := httpx.IDFor(span.SpanContext())
 	inv, err := m.getRecord(ctx, key(ns, fn, env.ID))
 	if err != nil {
 		now := time.Now().UTC()

@@ -87,10 +87,7 @@ func (h *handler) process(msg Message) {
 		trace.WithAttributes(attribute.String("lantern.namespace", ns), attribute.String("lantern.trigger", name),
 			attribute.String("messaging.destination.name", t.Spec.Topic), attribute.Int("lantern.attempt", attempt)))
 	defer span.End()
-	id := httpx.NewID()
-	if sc := span.SpanContext(); sc.HasTraceID() {
-		id = sc.TraceID().String()
-	}
+	id := httpx.IDFor(span.SpanContext())
 	h.tm.started()
 	defer h.tm.finished()
 	stop := h.keepAlive(msg)

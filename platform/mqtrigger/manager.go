@@ -227,17 +227,15 @@ func (m *Manager) reconcile(ctx context.Context) {
 			delete(m.triggers, uid)
 		}
 	}
+	exists := map[[2]string]bool{}
+	for _, t := range m.objs.MessageQueueTriggers() {
+		exists[[2]string{t.Metadata.Namespace, t.Metadata.Name}] = true
+	}
 	m.mu.Lock()
 	var gone [][2]string
 	for _, s := range m.status {
-		found := false
-		for _, t := range m.objs.MessageQueueTriggers() {
-			if t.Metadata.Namespace == s.Namespace && t.Metadata.Name == s.Name {
-				found = true
-			}
-		}
-		if !found {
-			gone = append(gone, [2]string{s.Namespace, s.Name})
+		if k := [2]string{s.Namespace, s.Name}; !exists[k] {
+			gone = append(gone, k)
 		}
 	}
 	m.mu.Unlock()

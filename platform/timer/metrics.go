@@ -58,7 +58,7 @@ func (m *metrics) scheduledTimer(ns, name string) {
 	m.missed.WithLabelValues(ns, name)
 }
 
-func (m *metrics) fired(ns, name string, late time.Duration) {
+func (m *metrics) fired(late time.Duration) {
 	if m != nil {
 		m.jitter.Observe(late.Seconds())
 		m.running.Inc()

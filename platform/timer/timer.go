@@ -227,7 +227,7 @@ func (m *Manager) loop(lctx, callCtx context.Context, t *api.TimeTrigger, s sche
 			m.logger.Debug("previous run still going; tick skipped", "namespace", ns, "timer", name, "tick", next)
 			continue
 		}
-		m.metrics.fired(ns, name, time.Since(next))
+		m.metrics.fired(time.Since(next))
 		go func(tick time.Time) {
 			defer busy.Store(false)
 			m.fire(callCtx, t, tick)
@@ -251,10 +251,7 @@ func (m *Manager) fire(ctx context.Context, t *api.TimeTrigger, tick time.Time) 
 		trace.WithAttributes(attribute.String("lantern.namespace", ns), attribute.String("lantern.timer", name),
 			attribute.String("lantern.function", fn)))
 	defer span.End()
-	id := httpx.NewID()
-	if sc := span.SpanContext(); sc.HasTraceID() {
-		id = sc.TraceID().String()
-	}
+	id := httpx.IDFor(span.SpanContext())
 	h := http.Header{}
 	h.Set(NameHeader, name)
 	h.Set(TickHeader, tick.UTC().Format(time.RFC3339Nano))

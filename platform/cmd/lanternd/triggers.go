@@ -157,8 +157,9 @@ func runAsync(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/healthz", healthz())
-	mux.Handle("/v1/invocations", m.Handler())
-	mux.Handle("/v1/invocations/", m.Handler())
+	invocations := m.Handler()
+	mux.Handle("/v1/invocations", invocations)
+	mux.Handle("/v1/invocations/", invocations)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return m.Run(gctx) })
 	g.Go(func() error { return serve(gctx, ln, tel.withMetrics(mux), logger) })

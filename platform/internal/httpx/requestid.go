@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // RequestIDHeader carries the request ID on every response, and to functions.
@@ -48,4 +50,13 @@ func validID(s string) bool {
 		}
 	}
 	return true
+}
+
+// IDFor is the request ID of a call made under sc: its trace ID, or a new
+// ID when there is no trace (tracing off).
+func IDFor(sc trace.SpanContext) string {
+	if sc.HasTraceID() {
+		return sc.TraceID().String()
+	}
+	return NewID()
 }
