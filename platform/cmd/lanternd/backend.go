@@ -72,6 +72,11 @@ func (o *options) kubeConfig() (*rest.Config, error) {
 		return nil, fmt.Errorf("--backend=kubernetes: no kubeconfig (--kubeconfig, $KUBECONFIG, ~/.kube/config) and not in a cluster: %w", err)
 	}
 	cfg.UserAgent = "lanternd"
+	// client-go's default of 5 requests a second would make pool pods,
+	// status writes and the store's writes queue behind each other.
+	if cfg.QPS == 0 {
+		cfg.QPS, cfg.Burst = 200, 400
+	}
 	return cfg, nil
 }
 

@@ -73,6 +73,7 @@ type Runtime struct {
 
 	mu      sync.Mutex
 	procs   map[string]*pod // by pod name
+	owners  map[ownerKey]metav1.OwnerReference
 	prev    []instance.Adopted
 	stopped chan struct{}
 }
@@ -100,7 +101,7 @@ func New(ctx context.Context, cs *kubecore.Client, cfg Config) (*Runtime, error)
 	if cfg.FetcherImage == "" {
 		return nil, errors.New("kubepods: no fetcher image")
 	}
-	r := &Runtime{cfg: cfg, cs: cs, procs: map[string]*pod{}, stopped: make(chan struct{})}
+	r := &Runtime{cfg: cfg, cs: cs, procs: map[string]*pod{}, owners: map[ownerKey]metav1.OwnerReference{}, stopped: make(chan struct{})}
 	inf, err := cs.PodInformer(cfg.Namespace, LabelManagedBy+"="+managedBy)
 	if err != nil {
 		return nil, err
@@ -264,7 +265,7 @@ func (r *Runtime) Start(ctx context.Context, env *api.Environment, opts instance
 	r.procs[name] = p
 	r.mu.Unlock()
 	obj := r.podSpec(name, image, env, opts)
-	p.owners = r.ownerRefs(ctx, environmentsGVR, env.Metadata.Namespace, env.Metadata.Name, true)
+	p.owners = r.ownerRefs(ctx, environmentsGVR, &env.Metadata, true)
 	obj.OwnerReferences = p.owners
 	if _, err := r.cs.Pods(r.cfg.Namespace).Create(ctx, obj, metav1.CreateOptions{}); err != nil {
 		r.forget(name)
@@ -337,22 +338,41 @@ var (
 	functionsGVR    = schema.GroupVersionResource{Group: "lantern.dev", Version: "v1", Resource: "functions"}
 )
 
-// ownerRefs returns an owner reference to the Lantern object ns/name, so
-// that Kubernetes' garbage collector deletes the pod with it. Owners must
-// live in the pod's namespace, and the state may not be kept in
-// Kubernetes at all (--backend local): then, or when the object cannot be
-// read, the pod has no owner and the poolmgr alone deletes it.
-func (r *Runtime) ownerRefs(ctx context.Context, gvr schema.GroupVersionResource, ns, name string, controller bool) []metav1.OwnerReference {
-	if ns != r.cfg.Namespace {
+// ownerRefs returns an owner reference to the Lantern object m, so that
+// Kubernetes' garbage collector deletes the pod with it. Owners must live
+// in the pod's namespace, and the state may not be kept in Kubernetes at
+// all (--backend local): then, or when the object cannot be read, the pod
+// has no owner and the poolmgr alone deletes it. The object's UID is read
+// once per version of it, not once per pod.
+func (r *Runtime) ownerRefs(ctx context.Context, gvr schema.GroupVersionResource, m *api.Metadata, controller bool) []metav1.OwnerReference {
+	if m.Namespace != r.cfg.Namespace {
 		return nil
 	}
-	obj, err := r.cs.Dynamic().Resource(gvr).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		return nil
+	key := ownerKey{gvr.Resource, m.Namespace, m.Name, instance.Version(m)}
+	r.mu.Lock()
+	ref, ok := r.owners[key]
+	r.mu.Unlock()
+	if !ok {
+		obj, err := r.cs.Dynamic().Resource(gvr).Namespace(m.Namespace).Get(ctx, m.Name, metav1.GetOptions{})
+		if err != nil {
+			return nil
+		}
+		ref = metav1.OwnerReference{APIVersion: gvr.GroupVersion().String(), Kind: obj.GetKind(), Name: m.Name, UID: obj.GetUID()}
+		r.mu.Lock()
+		for k := range r.owners { // older versions of it are not needed again
+			if k.resource == key.resource && k.namespace == key.namespace && k.name == key.name {
+				delete(r.owners, k)
+			}
+		}
+		r.owners[key] = ref
+		r.mu.Unlock()
 	}
-	return []metav1.OwnerReference{{APIVersion: gvr.GroupVersion().String(), Kind: obj.GetKind(), Name: name,
-		UID: obj.GetUID(), Controller: ptr(controller)}}
+	ref.Controller = ptr(controller)
+	return []metav1.OwnerReference{ref}
 }
+
+// ownerKey names one version of an owner.
+type ownerKey struct{ resource, namespace, name, version string }
 
 func cutKV(kv string) (string, string, bool) {
 	for i := 0; i < len(kv); i++ {
@@ -407,7 +427,7 @@ func (p *process) Tail() string          { return p.p.message }
 func (p *process) MarkSpecialized(ctx context.Context, fn *api.Function) error {
 	meta := map[string]any{"annotations": map[string]string{
 		annFunction: fn.Metadata.Name, annFnVersion: instance.Version(&fn.Metadata)}}
-	if owner := p.r.ownerRefs(ctx, functionsGVR, fn.Metadata.Namespace, fn.Metadata.Name, false); len(owner) > 0 {
+	if owner := p.r.ownerRefs(ctx, functionsGVR, &fn.Metadata, false); len(owner) > 0 {
 		meta["ownerReferences"] = append(slices.Clip(p.p.owners), owner...)
 	}
 	patch, err := json.Marshal(map[string]any{"metadata": meta})

@@ -132,10 +132,10 @@ func (m ConfigMaps) Delete(ctx context.Context, name string, opts metav1.DeleteO
 	return m.ri.Delete(ctx, name, opts)
 }
 
-// PodInformer watches the pods of namespace ns that match labelSelector;
-// its handlers get *corev1.Pod objects.
-func (c *Client) PodInformer(ns, labelSelector string) (cache.SharedIndexInformer, error) {
-	ri := c.dyn.Resource(podsGVR).Namespace(ns)
+// Informer watches the objects of ri that match labelSelector (all when
+// empty), as *unstructured.Unstructured. It is what client-go's
+// dynamicinformer builds, without linking client-go's typed informers.
+func Informer(ri dynamic.ResourceInterface, labelSelector string) cache.SharedIndexInformer {
 	lw := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.LabelSelector = labelSelector
@@ -146,7 +146,13 @@ func (c *Client) PodInformer(ns, labelSelector string) (cache.SharedIndexInforme
 			return ri.Watch(ctx, o)
 		},
 	}
-	inf := cache.NewSharedIndexInformer(lw, &unstructured.Unstructured{}, 0, cache.Indexers{})
+	return cache.NewSharedIndexInformer(lw, &unstructured.Unstructured{}, 0, cache.Indexers{})
+}
+
+// PodInformer watches the pods of namespace ns that match labelSelector;
+// its handlers get *corev1.Pod objects.
+func (c *Client) PodInformer(ns, labelSelector string) (cache.SharedIndexInformer, error) {
+	inf := Informer(c.dyn.Resource(podsGVR).Namespace(ns), labelSelector)
 	err := inf.SetTransform(func(obj any) (any, error) {
 		if u, ok := obj.(*unstructured.Unstructured); ok {
 			return fromUnstructured[corev1.Pod](u)

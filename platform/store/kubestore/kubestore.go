@@ -16,8 +16,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
@@ -132,7 +130,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (*Store, error) {
 		wg     sync.WaitGroup
 	)
 	for _, k := range s.kinds {
-		inf := resourceInformer(dyn.Resource(k.Resource))
+		inf := kubecore.Informer(dyn.Resource(k.Resource), "")
 		if _, err := inf.AddEventHandler(s.handler(k)); err != nil {
 			cancel()
 			return nil, err
@@ -149,19 +147,6 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("kubestore: informers did not sync: %w", context.Cause(ctx))
 	}
 	return s, nil
-}
-
-// resourceInformer watches every object of a resource, in all namespaces.
-func resourceInformer(ri dynamic.NamespaceableResourceInterface) cache.SharedIndexInformer {
-	lw := &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return ri.List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return ri.Watch(ctx, o)
-		},
-	}
-	return cache.NewSharedIndexInformer(lw, &unstructured.Unstructured{}, 0, cache.Indexers{})
 }
 
 func (s *Store) handler(k *Kind) cache.ResourceEventHandler {
