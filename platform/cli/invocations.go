@@ -61,7 +61,7 @@ finds its logs: 'lantern fn logs --name NAME --request-id ID'.`,
 		return a.print(list, func(tb *table) {
 			tb.row("ID", "STATUS", "ATTEMPTS", "CODE", "DURATION", "AGE", "REQUEST ID")
 			for _, inv := range list {
-				tb.row(inv.ID, inv.Status, fmt.Sprintf("%d/%d", inv.Attempts, inv.MaxAttempts), codeOrDash(inv.ResponseStatus),
+				tb.row(inv.ID, inv.Status, fmt.Sprintf("%d/%d", inv.Attempts, inv.MaxAttempts), number(inv.ResponseStatus),
 					durationOrDash(inv.Duration), age(a.now(), inv.CreatedAt), orDash(inv.RequestID))
 			}
 		})
@@ -77,7 +77,7 @@ func (a *app) invocationDetails(inv *api.Invocation) []field {
 		{"Status", inv.Status},
 		{"Attempts", fmt.Sprintf("%d of %d", inv.Attempts, inv.MaxAttempts)},
 		{"Replays", strconv.Itoa(inv.Replays)},
-		{"Response status", codeOrDash(inv.ResponseStatus)},
+		{"Response status", number(inv.ResponseStatus)},
 		{"Duration", durationOrDash(inv.Duration)},
 		{"Error", orDash(inv.Error)},
 		{"Request ID", orDash(inv.RequestID)},
@@ -108,13 +108,6 @@ func (a *app) newFnReplayCmd() *cobra.Command {
 		return a.done(inv, "invocation %s queued again (replay %d)", quote(inv.ID), inv.Replays)
 	})
 	return cmd
-}
-
-func codeOrDash(code int) string {
-	if code == 0 {
-		return "-"
-	}
-	return strconv.Itoa(code)
 }
 
 func durationOrDash(d time.Duration) string {

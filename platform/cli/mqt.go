@@ -175,7 +175,7 @@ func (a *app) newMQTListCmd() *cobra.Command {
 			s := &t.Spec
 			return []string{t.Metadata.Name, s.MessageQueueType, s.Topic, orDash(s.RespTopic), orDash(s.ErrorTopic),
 				fmt.Sprint(s.Retries()), s.FunctionRef.Name, age(a.now(), t.Metadata.CreatedAt)}
-		}, func(t *api.MessageQueueTrigger) string { return t.Metadata.Namespace })
+		})
 }
 
 func (a *app) newMQTDeleteCmd() *cobra.Command {

@@ -192,7 +192,7 @@ func (a *app) newRouteListCmd() *cobra.Command {
 				methods = "GET"
 			}
 			return []string{t.Metadata.Name, methods, routePath(&t.Spec), t.Spec.FunctionRef.Name, age(a.now(), t.Metadata.CreatedAt)}
-		}, func(t *api.HTTPTrigger) string { return t.Metadata.Namespace })
+		})
 }
 
 func (a *app) newRouteDeleteCmd() *cobra.Command {

@@ -144,7 +144,7 @@ func (a *app) newTimerListCmd() *cobra.Command {
 		[]string{"NAME", "CRON", "METHOD", "SUBPATH", "FUNCTION", "AGE"},
 		func(t *api.TimeTrigger) []string {
 			return []string{t.Metadata.Name, t.Spec.Cron, t.Spec.Method, t.Spec.Subpath, t.Spec.FunctionRef.Name, age(a.now(), t.Metadata.CreatedAt)}
-		}, func(t *api.TimeTrigger) string { return t.Metadata.Namespace })
+		})
 }
 
 func (a *app) newTimerDeleteCmd() *cobra.Command {

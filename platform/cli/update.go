@@ -46,8 +46,11 @@ func newUpdateCmd[T any, P interface {
 
 // newListCmd is the list command of a kind: a table with header's columns
 // (and NAMESPACE first with --all-namespaces), or the objects with -o.
-func newListCmd[T any](a *app, short string, list func(c *client.Controller, ctx context.Context, ns string) ([]T, error),
-	header []string, row func(*T) []string, namespace func(*T) string) *cobra.Command {
+func newListCmd[T any, P interface {
+	*T
+	api.Object
+}](a *app, short string, list func(c *client.Controller, ctx context.Context, ns string) ([]T, error),
+	header []string, row func(P) []string) *cobra.Command {
 	var all bool
 	cmd := &cobra.Command{Use: "list", Short: short, Args: noArgs}
 	allNamespacesFlag(cmd, &all)
@@ -64,8 +67,8 @@ func newListCmd[T any](a *app, short string, list func(c *client.Controller, ctx
 		return a.print(objs, func(tb *table) {
 			tb.row(withNamespace(all, "NAMESPACE", header...)...)
 			for i := range objs {
-				o := &objs[i]
-				tb.row(withNamespace(all, namespace(o), row(o)...)...)
+				var o P = &objs[i]
+				tb.row(withNamespace(all, o.GetMetadata().Namespace, row(o)...)...)
 			}
 		})
 	})
