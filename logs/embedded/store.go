@@ -32,8 +32,6 @@ type Config struct {
 	// file itself may be somewhat larger). When a write exceeds it, the
 	// oldest records are dropped until 90% of it is used. Default 1 GiB.
 	MaxBytes int64
-	// Hub is notified of every write, for Follow; nil creates one.
-	Hub *logs.Hub
 }
 
 // DefaultMaxBytes is the default Config.MaxBytes.
@@ -59,9 +57,6 @@ func New(cfg Config) (*Store, error) {
 	if cfg.MaxBytes <= 0 {
 		cfg.MaxBytes = DefaultMaxBytes
 	}
-	if cfg.Hub == nil {
-		cfg.Hub = logs.NewHub()
-	}
 	if err := os.MkdirAll(cfg.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("create log store dir: %w", err)
 	}
@@ -82,11 +77,8 @@ func New(cfg Config) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("init log store %s: %w", path, err)
 	}
-	return &Store{db: db, maxBytes: cfg.MaxBytes, hub: cfg.Hub}, nil
+	return &Store{db: db, maxBytes: cfg.MaxBytes, hub: logs.NewHub()}, nil
 }
-
-// Hub returns the hub the store publishes its writes to.
-func (s *Store) Hub() *logs.Hub { return s.hub }
 
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }

@@ -104,8 +104,7 @@ func (s *Store) queryFlux(ctx context.Context, q logs.Query) ([]logs.Record, err
 	if err := res.Err(); err != nil {
 		return nil, fmt.Errorf("flux: %w", err)
 	}
-	sortRecords(out, q.Desc)
-	return out, nil
+	return out, nil // in reader order: the query sorts by time, instance, seq
 }
 
 func str(v any) string {

@@ -205,7 +205,7 @@ func toInt64(v any) (int64, error) {
 }
 
 // sortRecords puts recs in reader order: time, instance, seq (reversed for
-// desc). Servers order by time only.
+// desc). InfluxQL orders by time only.
 func sortRecords(recs []logs.Record, desc bool) {
 	sort.SliceStable(recs, func(i, j int) bool {
 		if desc {

@@ -44,8 +44,6 @@ type Config struct {
 	QueryLanguage string
 	// Timeout bounds each HTTP request. Default 30s.
 	Timeout time.Duration
-	// Hub is notified of every write, for Follow; nil creates one.
-	Hub *logs.Hub
 }
 
 // Validate reports the first missing or inconsistent field.
@@ -86,9 +84,6 @@ func New(cfg Config) (*Store, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 30 * time.Second
 	}
-	if cfg.Hub == nil {
-		cfg.Hub = logs.NewHub()
-	}
 	db, rp, _ := strings.Cut(cfg.Bucket, "/")
 	if cfg.Database != "" {
 		db = cfg.Database
@@ -111,12 +106,9 @@ func New(cfg Config) (*Store, error) {
 		http:     &http.Client{Timeout: cfg.Timeout},
 		database: db,
 		rp:       rp,
-		hub:      cfg.Hub,
+		hub:      logs.NewHub(),
 	}, nil
 }
-
-// Hub returns the hub the store publishes its writes to.
-func (s *Store) Hub() *logs.Hub { return s.hub }
 
 // Close releases the client's idle connections.
 func (s *Store) Close() error {
@@ -125,20 +117,8 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// Ping reports whether the server answers.
-func (s *Store) Ping(ctx context.Context) error {
-	ok, err := s.client.Ping(ctx)
-	if err != nil {
-		return fmt.Errorf("ping influxdb: %w", err)
-	}
-	if !ok {
-		return errors.New("ping influxdb: not ready")
-	}
-	return nil
-}
-
-// Follow implements logs.Reader. Only writes through this Store (or through
-// another Store sharing its Hub) are pushed.
+// Follow implements logs.Reader. Only writes through this Store are
+// pushed.
 func (s *Store) Follow(ctx context.Context, q logs.Query, fn func(logs.Record) error) error {
 	return logs.Follow(ctx, s.hub, s, q, fn)
 }
