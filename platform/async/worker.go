@@ -16,6 +16,7 @@ import (
 
 	"github.com/lantern-faas/lantern/platform/api"
 	"github.com/lantern-faas/lantern/platform/client"
+	"github.com/lantern-faas/lantern/platform/internal/delivery"
 	"github.com/lantern-faas/lantern/platform/internal/httpx"
 )
 
@@ -143,7 +144,7 @@ func (m *Manager) handle(msg jetstream.Msg) {
 	hdr.Set(api.InvocationIDHeader, env.ID)
 	hdr.Set(AttemptHeader, strconv.Itoa(attempt))
 	m.metrics.running(1)
-	stop := keepAlive(msg, m.cfg.AckWait/3)
+	stop := delivery.KeepAlive(msg, m.cfg.AckWait/3)
 	res, err := m.caller.Call(ctx, client.Call{Namespace: ns, Function: fn, Method: req.Method, Subpath: req.Subpath,
 		Query: req.Query, Trigger: "async", Header: hdr, Body: req.Body})
 	stop()
@@ -195,11 +196,7 @@ func (m *Manager) savePut(ctx context.Context, inv *api.Invocation) {
 }
 
 func (m *Manager) backoff(attempt int) time.Duration {
-	d := m.cfg.RetryDelay
-	for i := 1; i < attempt && d < m.cfg.MaxRetryDelay; i++ {
-		d *= 2
-	}
-	return min(d, m.cfg.MaxRetryDelay)
+	return delivery.Backoff(attempt, m.cfg.RetryDelay, m.cfg.MaxRetryDelay)
 }
 
 func truncate(b []byte) string {
@@ -207,24 +204,6 @@ func truncate(b []byte) string {
 		return string(b[:maxResponseBytes]) + "..."
 	}
 	return string(b)
-}
-
-// keepAlive reports progress on msg every interval until stop is called.
-func keepAlive(msg jetstream.Msg, interval time.Duration) (stop func()) {
-	done := make(chan struct{})
-	go func() {
-		tk := time.NewTicker(interval)
-		defer tk.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-tk.C:
-				_ = msg.InProgress()
-			}
-		}
-	}()
-	return func() { close(done) }
 }
 
 // callback POSTs the outcome to the invocation's callback URL, trying

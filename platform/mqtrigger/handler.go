@@ -14,6 +14,7 @@ import (
 
 	"github.com/lantern-faas/lantern/platform/api"
 	"github.com/lantern-faas/lantern/platform/client"
+	"github.com/lantern-faas/lantern/platform/internal/delivery"
 	"github.com/lantern-faas/lantern/platform/internal/httpx"
 )
 
@@ -90,7 +91,7 @@ func (h *handler) process(msg Message) {
 	id := httpx.IDFor(span.SpanContext())
 	h.tm.started()
 	defer h.tm.finished()
-	stop := h.keepAlive(msg)
+	stop := delivery.KeepAlive(msg, h.m.cfg.AckWait/3)
 	defer stop()
 	res, err := m.caller.Call(ctx, client.Call{Namespace: ns, Function: fn, Method: http.MethodPost, Trigger: "mqt",
 		Header: h.callHeader(id, attempt), Body: msg.Data()})
@@ -190,37 +191,5 @@ func (h *handler) publish(topic string, out Outgoing) error {
 
 // backoff is the delay before the retry that follows attempt.
 func (h *handler) backoff(attempt int) time.Duration {
-	d := h.m.cfg.RetryDelay
-	for i := 1; i < attempt && d < h.m.cfg.MaxRetryDelay; i++ {
-		d *= 2
-	}
-	return min(d, h.m.cfg.MaxRetryDelay)
-}
-
-// keepAlive tells the broker the message is being worked on every third
-// of AckWait, until stop is called. A timer, not a goroutine, so that
-// short calls cost next to nothing.
-func (h *handler) keepAlive(msg Message) (stop func()) {
-	every := h.m.cfg.AckWait / 3
-	var (
-		mu      sync.Mutex
-		t       *time.Timer
-		stopped bool
-	)
-	mu.Lock()
-	t = time.AfterFunc(every, func() {
-		_ = msg.InProgress()
-		mu.Lock()
-		defer mu.Unlock()
-		if !stopped {
-			t.Reset(every)
-		}
-	})
-	mu.Unlock()
-	return func() {
-		mu.Lock()
-		stopped = true
-		mu.Unlock()
-		t.Stop()
-	}
+	return delivery.Backoff(attempt, h.m.cfg.RetryDelay, h.m.cfg.MaxRetryDelay)
 }
