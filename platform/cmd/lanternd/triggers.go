@@ -7,9 +7,6 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
-	"time"
-
-	natsgo "github.com/nats-io/nats.go"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
@@ -115,11 +112,11 @@ func newMQTrigger(o *options, url, routerURL string, inf *client.Informer, logge
 // newAsync connects to NATS at url for the queue of asynchronous calls.
 func newAsync(o *options, url, routerURL string, logger *slog.Logger, tel *telemetryDeps) (*async.Manager, func(), error) {
 	log := logger.With("component", "async")
-	nc, err := natsgo.Connect(url, natsgo.Name("lanternd-async"), natsgo.RetryOnFailedConnect(true), natsgo.MaxReconnects(-1),
-		natsgo.ReconnectWait(250*time.Millisecond), natsgo.ReconnectBufSize(-1))
+	nb, err := mqnats.Connect(mqnats.Config{URL: url, Name: "lanternd-async"}, log.With("broker", "nats"))
 	if err != nil {
 		return nil, nil, fmt.Errorf("--nats-url=%s: %w", url, err)
 	}
+	nc := nb.Conn()
 	cfg := async.DefaultConfig()
 	cfg.MaxAttempts, cfg.RetryDelay, cfg.Concurrency, cfg.AckWait = o.asyncMaxAttempts, o.asyncRetryDelay, o.asyncConcurrency, o.mqtAckWait
 	m, err := async.New(cfg, nc, client.NewRouter(routerURL, nil), log,
