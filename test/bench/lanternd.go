@@ -446,7 +446,7 @@ func descendants(pid int) []int {
 		if err != nil {
 			continue
 		}
-		if ppid := parentOf(child); ppid > 0 {
+		if ppid := testenv.ParentPID(child); ppid > 0 {
 			parent[ppid] = append(parent[ppid], child)
 		}
 	}
@@ -457,26 +457,12 @@ func descendants(pid int) []int {
 	return out
 }
 
-func parentOf(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// pid (comm) state ppid ...; comm may hold spaces.
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	if len(f) < 2 {
-		return 0
-	}
-	ppid, _ := strconv.Atoi(f[1])
-	return ppid
-}
-
 // children returns the pids whose parent is pid: lanternd's instances.
 func children(pid int) []int {
 	var out []int
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
-		if child, err := strconv.Atoi(e.Name()); err == nil && parentOf(child) == pid {
+		if child, err := strconv.Atoi(e.Name()); err == nil && testenv.ParentPID(child) == pid {
 			out = append(out, child)
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lantern-faas/lantern/test/testenv"
 )
 
 // burst sends n simultaneous GETs to path and returns the answers.
@@ -71,7 +73,7 @@ func TestColdStartBurst(t *testing.T) {
 		seen := pids(t, rs)
 		t.Logf("20 calls answered in %v by %d instance(s)", time.Since(start).Round(time.Millisecond), len(seen))
 		for pid, n := range seen {
-			if ppid := parentPID(pid); ppid != l.PID() && describePID(pid) != "gone" {
+			if ppid := testenv.ParentPID(pid); ppid != l.PID() && describePID(pid) != "gone" {
 				t.Errorf("pid %d (%d calls) is not a child of lanternd (%d) but of %d", pid, n, l.PID(), ppid)
 			}
 		}

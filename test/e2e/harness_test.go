@@ -35,8 +35,6 @@ var (
 )
 
 const (
-	systemPython = "/usr/bin/python3" // what lanternd runs the python runtime with
-	setupHint    = "run: bash platform/environments/setup.sh"
 	readyTimeout = 20 * time.Second
 	stopTimeout  = 15 * time.Second
 	logTailLines = 50
@@ -84,14 +82,14 @@ func runMain(m *testing.M) int {
 // checkRuntimes makes sure the python and nodejs runtimes can start.
 func checkRuntimes() error {
 	var errs []error
-	if out, err := exec.Command(systemPython, "-c", "import flask, gevent").CombinedOutput(); err != nil {
-		errs = append(errs, fmt.Errorf("the python runtime needs %s with flask and gevent (%s): %v: %s", systemPython, setupHint, err, bytes.TrimSpace(out)))
+	if err := testenv.CheckPython(); err != nil {
+		errs = append(errs, err)
 	}
 	if _, err := exec.LookPath("node"); err != nil {
-		errs = append(errs, fmt.Errorf("the nodejs runtime needs node in PATH (%s): %v", setupHint, err))
+		errs = append(errs, fmt.Errorf("the nodejs runtime needs node in PATH (%s): %v", testenv.SetupHint, err))
 	}
 	if _, err := os.Stat(filepath.Join(runtimesDir, "nodejs", "node_modules", "express", "package.json")); err != nil {
-		errs = append(errs, fmt.Errorf("the nodejs runtime needs its npm packages (%s): %v", setupHint, err))
+		errs = append(errs, fmt.Errorf("the nodejs runtime needs its npm packages (%s): %v", testenv.SetupHint, err))
 	}
 	return errors.Join(errs...)
 }
@@ -218,7 +216,7 @@ func (l *lanternd) launch(newPorts bool) {
 		}
 		lastErr = err
 		l.killProcs()
-		if !strings.Contains(err.Error(), "address already in use") {
+		if !testenv.IsPortClash(err) {
 			break
 		}
 		t.Logf("port clash, retrying with new ports: %v", err)
@@ -415,25 +413,6 @@ func (l *lanternd) checkNoLeftovers() {
 		}
 		t.Errorf("instance processes outlived lanternd (killed now):\n%s", strings.Join(desc, "\n"))
 	}
-}
-
-// parentPID returns the parent of a process, or 0.
-func parentPID(pid int) int {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(data)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 2 {
-		return 0
-	}
-	ppid, _ := strconv.Atoi(f[1])
-	return ppid
 }
 
 // describePID says whether a process exists, for messages.

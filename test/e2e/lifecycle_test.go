@@ -94,7 +94,7 @@ func TestIdleInstancesAreReaped(t *testing.T) {
 	l.mustLantern(t, "fn", "create", "--name", "idle", "--env", "python", "--code", fixture("python", "pid.py"), "--idletimeout", "2")
 	first := pidOf(t, l.get(t, "/fn/default/idle"))
 	used := time.Now()
-	if ppid := parentPID(first); ppid != l.PID() {
+	if ppid := testenv.ParentPID(first); ppid != l.PID() {
 		t.Fatalf("the instance's pid %d has parent %d, want lanternd (%d)", first, ppid, l.PID())
 	}
 	time.Sleep(time.Second)
@@ -127,7 +127,7 @@ func TestKilledInstanceIsReplaced(t *testing.T) {
 	kill := func(t *testing.T, pid int) {
 		t.Helper()
 		// Only ever kill a child of our own lanternd.
-		if ppid := parentPID(pid); ppid != l.PID() {
+		if ppid := testenv.ParentPID(pid); ppid != l.PID() {
 			t.Fatalf("pid %d has parent %d, not lanternd (%d); not killing it", pid, ppid, l.PID())
 		}
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {

@@ -43,7 +43,7 @@ func startNATS(t *testing.T) *natsServer {
 		if err = n.start(); err == nil {
 			break
 		}
-		if !strings.Contains(err.Error(), "in use") {
+		if !testenv.IsPortClash(err) {
 			break
 		}
 	}

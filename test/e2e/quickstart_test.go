@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lantern-faas/lantern/platform/api"
+	"github.com/lantern-faas/lantern/test/testenv"
 )
 
 // quickstart runs the README's first steps with the real CLI, exactly as a
@@ -97,7 +98,7 @@ func TestSeparateRoles(t *testing.T) {
 	for _, in := range insts {
 		if in.Function == "hello" && in.State == api.StateReady {
 			found = true
-			if ppid := parentPID(in.PID); ppid != l.PID() {
+			if ppid := testenv.ParentPID(in.PID); ppid != l.PID() {
 				t.Errorf("instance %s has pid %d whose parent is %d, want the poolmgr (%d)", in.ID, in.PID, ppid, l.PID())
 			}
 		}

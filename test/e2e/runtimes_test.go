@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lantern-faas/lantern/test/testenv"
 )
 
 // postBody is sent to every echo function: spaces, an ampersand, a newline
@@ -156,7 +158,7 @@ func writeZip(t *testing.T, path string, files map[string]string) {
 func TestCustomRuntimeCommand(t *testing.T) {
 	t.Parallel()
 	l := startAll(t)
-	tiny := systemPython + " " + filepath.Join(fixtures, "runtimes", "tiny_runtime.py") + " --port $PORT"
+	tiny := testenv.SystemPython + " " + filepath.Join(fixtures, "runtimes", "tiny_runtime.py") + " --port $PORT"
 	l.mustLantern(t, "env", "create", "--name", "tiny", "--command", tiny, "--poolsize", "1")
 	out := l.mustLantern(t, "env", "list")
 	wantContains(t, "env list", out, "tiny", "custom")
@@ -166,11 +168,11 @@ func TestCustomRuntimeCommand(t *testing.T) {
 	wantResponse(t, "POST /greeting (tiny runtime)", r, http.StatusOK,
 		"tiny runtime: fn=greeting ", "method=POST body=ping text=a plain-text function for the tiny runtime")
 	pid := pidOf(t, r)
-	if ppid := parentPID(pid); ppid != l.PID() {
+	if ppid := testenv.ParentPID(pid); ppid != l.PID() {
 		t.Errorf("the custom runtime's pid %d has parent %d, want lanternd (%d)", pid, ppid, l.PID())
 	}
 
-	builtin := systemPython + " " + filepath.Join(runtimesDir, "python", "server.py")
+	builtin := testenv.SystemPython + " " + filepath.Join(runtimesDir, "python", "server.py")
 	l.mustLantern(t, "env", "create", "--name", "handmade", "--command", builtin, "--poolsize", "1")
 	l.mustLantern(t, "fn", "create", "--name", "hello", "--env", "handmade", "--code", fixture("python", "hello.py"))
 	stdout, _, code := l.lantern(t, "fn", "test", "--name", "hello")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/lantern-faas/lantern/test/kubeenv"
 	"github.com/lantern-faas/lantern/test/kubenode"
+	"github.com/lantern-faas/lantern/test/testenv"
 )
 
 func TestNode(t *testing.T) {
@@ -179,14 +179,6 @@ func eventuallyOK(t *testing.T, url string) {
 }
 
 func processAlive(pid int) bool {
-	if pid == 0 {
-		return false
-	}
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// A zombie (state Z) has exited.
-	f := strings.Fields(string(data))
-	return len(f) > 2 && f[2] != "Z"
+	st := testenv.PIDState(pid)
+	return pid != 0 && st != "" && st != "Z" // a zombie has exited
 }

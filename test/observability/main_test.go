@@ -20,8 +20,6 @@ import (
 const (
 	prometheusBin = "/usr/bin/prometheus"
 	installHint   = "install it with: apt-get install -y prometheus (make does it)"
-	systemPython  = "/usr/bin/python3"
-	pythonHint    = "run: bash platform/environments/setup.sh"
 
 	// The live test's budget, counted from the start of the load: every
 	// metric name is exported within warmupTimeout, and every dashboard
@@ -94,8 +92,8 @@ func startPlatform() (p *platform, err error) {
 	if _, err := os.Stat(prometheusBin); err != nil {
 		return nil, fmt.Errorf("%s not found: %s", prometheusBin, installHint)
 	}
-	if out, err := exec.Command(systemPython, "-c", "import flask, gevent").CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("the python runtime needs %s with flask and gevent (%s): %v: %s", systemPython, pythonHint, err, strings.TrimSpace(string(out)))
+	if err := testenv.CheckPython(); err != nil {
+		return nil, err
 	}
 	dir, err := os.MkdirTemp("", "lantern-observability-")
 	if err != nil {

@@ -162,6 +162,21 @@ func Launch(ports int, timeout time.Duration, tailLines int, start func(addrs []
 	return nil, nil, lastErr
 }
 
+// SystemPython is the interpreter lanternd runs the python runtime with.
+const SystemPython = "/usr/bin/python3"
+
+// SetupHint says how to install what the runtimes need.
+const SetupHint = "run: bash platform/environments/setup.sh"
+
+// CheckPython reports whether SystemPython has the python runtime's
+// packages (Flask and gevent).
+func CheckPython() error {
+	if out, err := exec.Command(SystemPython, "-c", "import flask, gevent").CombinedOutput(); err != nil {
+		return fmt.Errorf("the python runtime needs %s with flask and gevent (%s): %v: %s", SystemPython, SetupHint, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
 // EnvWithout returns this process's environment without the variables
 // whose names start with one of the prefixes.
 func EnvWithout(prefixes ...string) []string {
@@ -387,18 +402,39 @@ func ProcessesUnder(dir string) []int {
 	return pids
 }
 
+// statFields returns the fields of /proc/<pid>/stat after the command
+// name (state, ppid, ...), or nil when there is no such process. The name
+// is in parentheses and may hold spaces and parentheses itself.
+func statFields(pid int) []string {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil
+	}
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(s[i+1:])
+}
+
+// ParentPID returns the parent of process pid, or 0 when there is no such
+// process.
+func ParentPID(pid int) int {
+	f := statFields(pid)
+	if len(f) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
+}
+
 // PIDState returns the state letter of a process (R, S, Z...) or "" when
 // there is no such process.
 func PIDState(pid int) string {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
+	f := statFields(pid)
+	if len(f) < 1 {
 		return ""
 	}
-	// pid (comm) S ppid ...: comm may hold spaces and parentheses.
-	s := string(data)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 || i+3 > len(s) {
-		return ""
-	}
-	return s[i+2 : i+3]
+	return f[0]
 }

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -36,8 +35,6 @@ var (
 const (
 	jaegerVersion = "1.76.0"
 	jaegerHint    = "run: bash test/tools/jaeger.sh (builds Jaeger v" + jaegerVersion + " into .tools/, about 5 minutes)"
-	pythonHint    = "run: bash platform/environments/setup.sh"
-	systemPython  = "/usr/bin/python3" // what lanternd runs the python runtime with
 
 	readyTimeout = 20 * time.Second
 	stopTimeout  = 15 * time.Second
@@ -97,8 +94,8 @@ func runMain(m *testing.M) int {
 }
 
 func checkPython() error {
-	if out, err := exec.Command(systemPython, "-c", "import flask, gevent").CombinedOutput(); err != nil {
-		return fmt.Errorf("the python runtime needs %s with flask and gevent (%s): %v: %s", systemPython, pythonHint, err, bytes.TrimSpace(out))
+	if err := testenv.CheckPython(); err != nil {
+		return err
 	}
 	return nil
 }
@@ -169,7 +166,7 @@ func startJaeger(dir string) (*jaegerProc, error) {
 			return j, nil
 		}
 		lastErr = err
-		if !strings.Contains(err.Error(), "address already in use") {
+		if !testenv.IsPortClash(err) {
 			break
 		}
 	}
@@ -477,7 +474,7 @@ func startLanternd(t *testing.T, otelEnv ...string) *lanternd {
 			break
 		}
 		p.Kill()
-		if !strings.Contains(lastErr.Error(), "address already in use") {
+		if !testenv.IsPortClash(lastErr) {
 			break
 		}
 		t.Logf("port clash, retrying with new ports: %v", lastErr)
