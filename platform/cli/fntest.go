@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/lantern-faas/lantern/platform/api"
 )
 
 // DefaultTestTimeout bounds fn test.
@@ -83,7 +85,7 @@ func (a *app) fnTest(cmd *cobra.Command, f *fnTestFlags) error {
 		return fmt.Errorf("read the answer of function %s: %w", f.name, err)
 	}
 	if resp.StatusCode >= 400 {
-		a.showRequestLogs(cmd.Context(), f.name, resp.Header.Get("X-Lantern-Request-Id"))
+		a.showRequestLogs(cmd.Context(), f.name, resp.Header.Get(api.RequestIDHeader))
 		return fmt.Errorf("function %s answered %d %s", f.name, resp.StatusCode, http.StatusText(resp.StatusCode))
 	}
 	return nil

@@ -13,16 +13,14 @@ import (
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
+
+	"github.com/lantern-faas/lantern/platform/api"
 )
 
 // Headers of calls made by triggers other than HTTP.
 const (
-	// TriggerHeader names the kind of trigger (timer, mqt, async); the
-	// router labels its metrics with it.
-	TriggerHeader = "X-Lantern-Trigger"
-	// RequestIDHeader carries the call's request ID, kept in the function's
-	// logs and returned by the router.
-	RequestIDHeader = "X-Lantern-Request-Id"
+	TriggerHeader   = api.TriggerHeader
+	RequestIDHeader = api.RequestIDHeader
 )
 
 // MaxResultBytes bounds the response body a Router call keeps.

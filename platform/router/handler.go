@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/lantern-faas/lantern/platform/api"
 	"github.com/lantern-faas/lantern/platform/internal/httpx"
 	"github.com/lantern-faas/lantern/platform/internal/version"
 )
@@ -123,7 +124,7 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 
 // TriggerHeader names the trigger kind of an internal call (timer, mqt,
 // async); the metrics' trigger label takes only known values.
-const TriggerHeader = "X-Lantern-Trigger"
+const TriggerHeader = api.TriggerHeader
 
 func triggerOf(r *http.Request) string {
 	switch t := r.Header.Get(TriggerHeader); t {

@@ -7,11 +7,12 @@ import (
 	"sync"
 
 	"github.com/lantern-faas/lantern/logs"
+	"github.com/lantern-faas/lantern/platform/api"
 )
 
 // Headers that name a call in its log marker lines.
 const (
-	requestIDHeader   = "X-Lantern-Request-Id"
+	requestIDHeader   = api.RequestIDHeader
 	traceparentHeader = "Traceparent"
 )
 

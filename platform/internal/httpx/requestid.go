@@ -6,10 +6,12 @@ import (
 	"net/http"
 
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/lantern-faas/lantern/platform/api"
 )
 
 // RequestIDHeader carries the request ID on every response, and to functions.
-const RequestIDHeader = "X-Lantern-Request-Id"
+const RequestIDHeader = api.RequestIDHeader
 
 // NewID returns a random 128-bit hex ID, the shape of a W3C trace ID.
 func NewID() string {
