@@ -12,6 +12,8 @@ import (
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
+
+	"github.com/lantern-faas/lantern/platform/api"
 )
 
 // base is the shared request plumbing of the clients.
@@ -80,6 +82,21 @@ func (b base) send(ctx context.Context, method, path string, in any) (*http.Resp
 
 // stream opens a long-lived NDJSON stream and calls fn for each line until
 // the stream ends, ctx ends, or fn returns an error.
+// streamError returns the error a server ended a stream with: a line that
+// is the error envelope ({"code": ..., "message": ...}) instead of an item.
+// Items never have a code field, so most lines are passed over by a
+// substring check.
+func streamError(line []byte) error {
+	if !bytes.Contains(line, []byte(`"code":`)) {
+		return nil
+	}
+	var e api.ErrorBody
+	if json.Unmarshal(line, &e) != nil || e.Code == "" || e.Message == "" {
+		return nil
+	}
+	return &APIError{Status: http.StatusInternalServerError, Body: e}
+}
+
 func stream[T any](ctx context.Context, b base, path string, fn func(T) error) error {
 	resp, err := b.send(ctx, http.MethodGet, path, nil)
 	if err != nil {
@@ -92,6 +109,9 @@ func stream[T any](ctx context.Context, b base, path string, fn func(T) error) e
 		line := sc.Bytes()
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
+		}
+		if err := streamError(line); err != nil {
+			return err
 		}
 		var v T
 		if err := json.Unmarshal(line, &v); err != nil {
