@@ -66,7 +66,7 @@ type Store struct {
 
 	mu       sync.Mutex
 	records  map[store.Key]store.Record
-	literals map[store.Key][]byte // code kept in objects, by object
+	literals map[store.Key]literal // code kept in objects, by object
 	watchers map[*watcher]struct{}
 	changed  chan struct{} // closed and replaced on every change
 	closed   bool
@@ -108,7 +108,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (*Store, error) {
 	s := &Store{
 		dyn: dyn, kube: kube, kinds: map[string]*Kind{}, blobNS: opts.BlobNamespace,
 		logger: opts.Logger, buffer: opts.WatchBuffer, stopped: make(chan struct{}),
-		records: map[store.Key]store.Record{}, literals: map[store.Key][]byte{},
+		records: map[store.Key]store.Record{}, literals: map[store.Key]literal{},
 		watchers: map[*watcher]struct{}{}, changed: make(chan struct{}),
 	}
 	for i := range opts.Kinds {
@@ -176,7 +176,7 @@ func (s *Store) observe(k *Kind, obj any, deleted bool) {
 		return
 	}
 	key := store.Key{Kind: k.Name, Namespace: u.GetNamespace(), Name: u.GetName()}
-	rec, literal, err := s.record(k, u)
+	rec, lit, err := s.record(k, u)
 	if err != nil {
 		s.logger.Warn("kubestore: skipping an object that does not decode", "kind", k.Name, "namespace", key.Namespace, "name", key.Name, "err", err)
 		return
@@ -205,8 +205,8 @@ func (s *Store) observe(k *Kind, obj any, deleted bool) {
 			s.broadcastChangedLocked()
 			return
 		}
-		if literal != nil {
-			s.literals[key] = literal
+		if lit != nil {
+			s.literals[key] = literal{sum: checksum(lit), data: lit}
 		} else {
 			delete(s.literals, key)
 		}
@@ -465,6 +465,11 @@ func (s *Store) GetBlob(ctx context.Context, sum string) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	// Blobs are named by their content: a literal in memory is the same
+	// as a ConfigMap with its checksum, without the API call.
+	if data, ok := s.literalBlob(sum); ok {
+		return data, nil
+	}
 	cm, err := s.kube.ConfigMaps(s.blobNS).Get(ctx, blobName(sum), metav1.GetOptions{})
 	if err == nil && cm.Annotations[annotationChecksum] == sum {
 		return append([]byte{}, cm.BinaryData[blobKey]...), nil
@@ -472,14 +477,27 @@ func (s *Store) GetBlob(ctx context.Context, sum string) ([]byte, error) {
 	if err != nil && !apierrors.IsNotFound(err) {
 		return nil, err
 	}
+	return nil, fmt.Errorf("%w: package %s", store.ErrNotFound, sum)
+}
+
+// literal is the code of a function written with kubectl, with its
+// checksum computed once, when the object is seen.
+type literal struct {
+	sum  string
+	data []byte
+}
+
+// literalBlob returns the code a kubectl-written function carries whose
+// checksum is sum.
+func (s *Store) literalBlob(sum string) ([]byte, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, lit := range s.literals {
-		if checksum(lit) == sum {
-			return append([]byte{}, lit...), nil
+		if lit.sum == sum {
+			return append([]byte{}, lit.data...), true
 		}
 	}
-	return nil, fmt.Errorf("%w: package %s", store.ErrNotFound, sum)
+	return nil, false
 }
 
 // DeleteBlob implements store.Store.
