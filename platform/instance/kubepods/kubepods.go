@@ -205,16 +205,17 @@ func (r *Runtime) observe(obj any, deleted bool) {
 	if p == nil {
 		return
 	}
+	exited := terminated(o)
 	switch {
 	case deleted:
 		p.finish(fmt.Errorf("pod %s was deleted", o.Name))
 	case o.Status.Phase == corev1.PodFailed || o.Status.Phase == corev1.PodSucceeded:
 		p.message = o.Status.Message
-		p.finish(fmt.Errorf("pod %s %s: %s", o.Name, o.Status.Phase, podReason(o)))
-	case terminated(o) != "":
+		p.finish(fmt.Errorf("pod %s %s: %s", o.Name, o.Status.Phase, podReason(o, exited)))
+	case exited != "":
 		// With restartPolicy Never the pod stays Running while its other
 		// container runs: the instance is dead all the same.
-		p.message = terminated(o)
+		p.message = exited
 		p.finish(fmt.Errorf("pod %s: %s", o.Name, p.message))
 	case o.Status.Phase == corev1.PodRunning && o.Status.PodIP != "":
 		select {
@@ -237,14 +238,14 @@ func terminated(o *corev1.Pod) string {
 	return ""
 }
 
-func podReason(o *corev1.Pod) string {
-	if o.Status.Message != "" {
+// podReason says why a pod ended: its message, else the container that
+// exited (exited, from terminated), else its phase.
+func podReason(o *corev1.Pod, exited string) string {
+	switch {
+	case o.Status.Message != "":
 		return o.Status.Message
-	}
-	for _, cs := range o.Status.ContainerStatuses {
-		if t := cs.State.Terminated; t != nil {
-			return fmt.Sprintf("container %s exited with %d (%s)", cs.Name, t.ExitCode, t.Reason)
-		}
+	case exited != "":
+		return exited
 	}
 	return string(o.Status.Phase)
 }
