@@ -87,6 +87,9 @@ type instanceState struct {
 	// stream is framed by its own markers: the two pipes are read apart, so
 	// only markers on the same stream order lines reliably.
 	open map[string]map[string]string
+	// limiter is its function's rate limit, shared by the function's
+	// instances; nil when lines are not limited.
+	limiter *tokenBucket
 }
 
 // NewCapture returns a Capture that calls out, in capture order per instance,
@@ -107,7 +110,7 @@ func NewCapture(opts CaptureOptions, out func(Record)) *Capture {
 // update request attribution and are not emitted. text is not retained.
 func (c *Capture) Line(meta InstanceMeta, stream string, text []byte) {
 	text = trimNewline(text)
-	st := c.instance(meta.Instance)
+	st := c.instance(meta)
 	if bytes.HasPrefix(text, []byte(MarkerPrefix)) {
 		if m, ok := parseMarker(text); ok {
 			st.apply(stream, m)
@@ -123,7 +126,7 @@ func (c *Capture) Line(meta InstanceMeta, stream string, text []byte) {
 	requestID, traceID := st.attribution(stream)
 	for _, msg := range chunks {
 		now := c.opts.Now()
-		if !c.allow(meta, now) {
+		if st.limiter != nil && !st.limiter.allow(now) {
 			c.m.rateLimited.Inc()
 			continue
 		}
@@ -157,31 +160,26 @@ func (c *Capture) Forget(instance string) {
 	c.mu.Unlock()
 }
 
-func (c *Capture) instance(id string) *instanceState {
+// instance returns what the Capture keeps of an instance, made on its
+// first line with its function's rate limiter.
+func (c *Capture) instance(meta InstanceMeta) *instanceState {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	st, ok := c.instances[id]
+	st, ok := c.instances[meta.Instance]
 	if !ok {
 		st = &instanceState{open: make(map[string]map[string]string)}
-		c.instances[id] = st
+		if c.opts.RateLimit >= 0 {
+			key := [2]string{meta.Namespace, meta.Function}
+			b, ok := c.limiters[key]
+			if !ok {
+				b = newTokenBucket(c.opts.RateLimit, c.opts.Burst, c.opts.Now())
+				c.limiters[key] = b
+			}
+			st.limiter = b
+		}
+		c.instances[meta.Instance] = st
 	}
 	return st
-}
-
-// allow applies the per-function rate limit.
-func (c *Capture) allow(meta InstanceMeta, now time.Time) bool {
-	if c.opts.RateLimit < 0 {
-		return true
-	}
-	key := [2]string{meta.Namespace, meta.Function}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	b, ok := c.limiters[key]
-	if !ok {
-		b = newTokenBucket(c.opts.RateLimit, c.opts.Burst, now)
-		c.limiters[key] = b
-	}
-	return b.allow(now)
 }
 
 // apply records a request starting or ending on one stream.
