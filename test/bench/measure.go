@@ -392,14 +392,14 @@ func (b *bench) bursts(ctx context.Context, lanterndPID int) error {
 	// Wait for the platform to finish whatever the bursts started, so the
 	// next measurement starts clean.
 	t := time.Now()
-	for i := 0; ; i++ {
-		b.r.burstPhases = b.coldStartRecords(ctx, names)
-		if cs := b.coldStartRecords(ctx, []string{after}); len(cs) > 0 {
-			b.r.afterBurstPhase = &cs[0]
-		}
-		if quiet(lanterndPID, time.Second) || i == 30 {
+	for i := 0; i <= 30; i++ { // quiet waits up to a second each time
+		if quiet(lanterndPID, time.Second) {
 			break
 		}
+	}
+	b.r.burstPhases = b.coldStartRecords(ctx, names)
+	if cs := b.coldStartRecords(ctx, []string{after}); len(cs) > 0 {
+		b.r.afterBurstPhase = &cs[0]
 	}
 	n := 0
 	for _, name := range names {
