@@ -188,3 +188,41 @@ func TestPython_RequestHeaders(t *testing.T) {
 		}
 	}
 }
+
+// TestPython_ShortAnswerInOneSend checks that a short answer's head and body
+// leave together: a reader that wakes for the head must not wait again for
+// the body. Each first read after a request must hold the whole answer;
+// with a send for each, most of them would hold the head alone. Long
+// answers, sent apart, still arrive whole.
+func TestPython_ShortAnswerInOneSend(t *testing.T) {
+	t.Parallel()
+	userfunc, path := fixture(t, "python/echo.py")
+	inst := startPython(t, userfunc)
+	inst.mustSpecialize(t, path, "echo.main")
+
+	c, err := net.Dial("tcp", strings.TrimPrefix(inst.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	buf := make([]byte, 64<<10)
+	const want = "\r\n\r\nGET /one "
+	for i := range 30 {
+		if _, err := io.WriteString(c, "GET /one HTTP/1.1\r\nHost: fn\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(buf[:n]); !strings.HasPrefix(got, "HTTP/1.1 200 ") || !strings.HasSuffix(got, want) {
+			t.Fatalf("call %d: the first read holds %q, want the whole answer ending in %q", i, got, want)
+		}
+	}
+
+	long := strings.Repeat("x", 20<<10) // above the coalescing limit
+	if r := inst.do(t, http.MethodPost, "/long", long); r.status != http.StatusOK || r.body != "POST /long "+long {
+		t.Errorf("long answer: status %d, %d bytes, want 200 and %d bytes", r.status, len(r.body), len("POST /long ")+len(long))
+	}
+}

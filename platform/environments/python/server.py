@@ -477,12 +477,46 @@ class RequestHeaders:
         self.headers = kept
 
 
+# A response whose first body chunk is at most this long leaves in the same
+# send as its head.
+COALESCE_MAX = 16 << 10
+HOLD = object()
+
+
 def new_gevent_server(app, host, port):
     from gevent.pywsgi import WSGIHandler, WSGIServer
 
     class Handler(WSGIHandler):
+        # pywsgi sends a response's head and its first body chunk with two
+        # sends: two TCP segments, and a reader that parsed the head waits
+        # once more for the body. A short chunk is held back and joins the
+        # head instead; _head is HOLD while the head is awaited, then the
+        # head until the chunk arrives.
+        _head = None
+
         def MessageClass(self, fp, *args):  # noqa: N802 (pywsgi's name)
             return RequestHeaders(fp, *args)
+
+        def _write_with_headers(self, data):
+            if not data or len(data) > COALESCE_MAX:
+                return super()._write_with_headers(data)
+            self._head = HOLD
+            try:
+                super()._write_with_headers(data)
+            finally:
+                head, self._head = self._head, None
+                if head is not None and head is not HOLD:  # no chunk came: send the head alone
+                    super()._sendall(head)
+
+        def _sendall(self, data):
+            head = self._head
+            if head is None:
+                return super()._sendall(data)
+            if head is HOLD:
+                self._head = bytes(data)
+                return None
+            self._head = None
+            return super()._sendall(head + data)
 
     return WSGIServer(listen(host, port), app, log=None, handler_class=Handler)
 
