@@ -18,7 +18,7 @@ setup: ## Install what the runtimes need (python3-flask, python3-gevent, npm pac
 	@bash platform/environments/setup.sh
 
 .PHONY: tools
-tools: setup ## Install and build the real backends the tests use (Prometheus, NATS, Jaeger, InfluxDB, etcd + kube-apiserver + kubectl + helm)
+tools: setup ## Install and build the real backends the tests use (Prometheus, NATS, Jaeger, InfluxDB, etcd + kube-apiserver + kube-controller-manager + kubectl + helm)
 	@command -v promtool >/dev/null && [ -x /usr/bin/prometheus ] || { echo "installing prometheus (Debian)"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 	@[ -x /usr/sbin/nats-server ] || command -v nats-server >/dev/null || { echo "installing nats-server (Debian)"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nats-server >/dev/null; }
 	@bash test/tools/jaeger.sh

@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # Builds a real Kubernetes API for the tests from the Go module proxy:
-#   .tools/kube-<K>/kube-apiserver, .tools/kube-<K>/kubectl   (k8s.io/kubernetes v<K>)
+#   .tools/kube-<K>/kube-apiserver, .tools/kube-<K>/kubectl,
+#   .tools/kube-<K>/kube-controller-manager                   (k8s.io/kubernetes v<K>)
 #   .tools/etcd-<E>/etcd                                      (go.etcd.io/etcd v<E>)
 #   .tools/helm-<H>/helm                                      (helm.sh/helm/v3 v<H>)
 # relative to the repository root, each only if it is not there yet (cached by
-# version). Prints the three folders, one a line.
+# version, each binary on its own). Prints the three folders, one a line.
 #
 # `go install k8s.io/kubernetes/cmd/...@v` is refused (its go.mod has replace
-# directives into ./staging), so kube-apiserver and kubectl are built in a
+# directives into ./staging), so the Kubernetes binaries are built in a
 # throwaway module that requires k8s.io/kubernetes and replaces every staging
 # module with its published v0.<minor>.<patch> twin; etcd likewise (see
 # /work/shared/docs/backends.md). The repository's go.mod is never touched.
-# A cold build of kube-apiserver takes about 9 minutes on 2 cores; etcd about
-# 1 minute, helm about 1 minute.
+# A cold build of kube-apiserver takes about 9 minutes on 2 cores;
+# kube-controller-manager about 3 more (with kube-apiserver's packages already
+# in the build cache); etcd about 1 minute, helm about 1 minute.
 #
 # Usage: bash test/tools/kube.sh               # build what is missing
 #        KUBE_FORCE=1 bash test/tools/kube.sh  # rebuild all
@@ -82,8 +84,11 @@ EOF
 }
 
 build_kube() {
-	local api="$KUBE_DIR/kube-apiserver" ctl="$KUBE_DIR/kubectl"
-	if [[ -x "$api" && -x "$ctl" && "$force" != "1" ]]; then log "already built: $api, $ctl"; return; fi
+	local bins=(kube-apiserver kubectl kube-controller-manager) missing=() b
+	for b in "${bins[@]}"; do
+		if [[ ! -x "$KUBE_DIR/$b" || "$force" == "1" ]]; then missing+=("$b"); fi
+	done
+	if [[ ${#missing[@]} -eq 0 ]]; then log "already built: ${bins[*]} in $KUBE_DIR"; return; fi
 	local start tmp modfile staging minor
 	start=$(date +%s)
 	newscratch "$KUBE_DIR"
@@ -100,27 +105,21 @@ build_kube() {
 			awk '{ if ($1 == "replace") { $1 = ""; $0 = $0 } } $2 == "=>" && $3 ~ /^\.\/staging\// { print $1 }' "$modfile" | sort -u |
 				while read -r m; do printf 'replace %s => %s v%s\n' "$m" "$m" "$staging"; done
 		} >go.mod
-		cat >tools.go <<'EOF'
-//go:build tools
-
-package tools
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-	_ "k8s.io/kubernetes/cmd/kubectl"
-)
-EOF
+		{
+			printf '//go:build tools\n\npackage tools\n\nimport (\n'
+			for b in "${missing[@]}"; do printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' "$b"; done
+			printf ')\n'
+		} >tools.go
 		log "go mod tidy (downloads ~140 MB of modules on a cold cache)"
 		go mod tidy >/dev/null
 		local ld="-s -w -X k8s.io/component-base/version.gitVersion=v${KUBE_VERSION} -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${minor}"
-		log "compiling kube-apiserver (~9 min on 2 cores with a cold build cache)"
-		go build -trimpath -ldflags "$ld" -o "$tmp/kube-apiserver.bin" k8s.io/kubernetes/cmd/kube-apiserver
-		log "compiling kubectl"
-		go build -trimpath -ldflags "$ld" -o "$tmp/kubectl.bin" k8s.io/kubernetes/cmd/kubectl
+		for b in "${missing[@]}"; do
+			log "compiling $b (kube-apiserver ~9 min on 2 cores with a cold build cache, kube-controller-manager ~3 min more)"
+			go build -trimpath -ldflags "$ld" -o "$tmp/$b.bin" "k8s.io/kubernetes/cmd/$b"
+		done
 	)
-	mv -f "$tmp/kube-apiserver.bin" "$api"
-	mv -f "$tmp/kubectl.bin" "$ctl"
-	log "built $api and $ctl in $(( $(date +%s) - start ))s"
+	for b in "${missing[@]}"; do mv -f "$tmp/$b.bin" "$KUBE_DIR/$b"; done
+	log "built ${missing[*]} in $KUBE_DIR in $(( $(date +%s) - start ))s"
 }
 
 build_helm() {
