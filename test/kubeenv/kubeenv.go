@@ -1,8 +1,9 @@
 // Package kubeenv starts a real Kubernetes API for tests: etcd and
 // kube-apiserver built from the Go module proxy by test/tools/kube.sh
 // (make tools), on loopback ports, with certificates made by openssl, and
-// Lantern's CRDs (charts/lantern/crds) applied. There is no kubelet,
-// scheduler or controller-manager.
+// Lantern's CRDs (charts/lantern/crds) applied. kube-controller-manager is
+// opt-in (Cluster.StartControllerManager); there is no kubelet or
+// scheduler (test/kubenode stands in for both).
 package kubeenv
 
 import (
@@ -73,8 +74,8 @@ type Cluster struct {
 	// Started is how long etcd and the API server took to become ready.
 	Started time.Duration
 
-	etcd, apiserver *testenv.Proc
-	etcdURL         string
+	etcd, apiserver, controllerManager *testenv.Proc
+	etcdURL                            string
 }
 
 // Start starts etcd and kube-apiserver with their state in dir.
@@ -268,9 +269,10 @@ func (c *Cluster) ApplyCRDs(ctx context.Context) error {
 	return err
 }
 
-// Stop stops the API server, then etcd (the other order hangs).
+// Stop stops the controller-manager, the API server, then etcd (the other
+// order hangs).
 func (c *Cluster) Stop() {
-	for _, p := range []*testenv.Proc{c.apiserver, c.etcd} {
+	for _, p := range []*testenv.Proc{c.controllerManager, c.apiserver, c.etcd} {
 		if p != nil && p.Alive() {
 			if _, err := p.Terminate(20 * time.Second); err != nil {
 				p.Kill()
@@ -279,10 +281,11 @@ func (c *Cluster) Stop() {
 	}
 }
 
-// Logs returns the tails of etcd's and the API server's logs.
+// Logs returns the tails of etcd's, the API server's and the
+// controller-manager's logs.
 func (c *Cluster) Logs(n int) string {
 	var b strings.Builder
-	for _, p := range []*testenv.Proc{c.etcd, c.apiserver} {
+	for _, p := range []*testenv.Proc{c.etcd, c.apiserver, c.controllerManager} {
 		if p != nil {
 			fmt.Fprintf(&b, "--- %s:\n%s\n", p.Name, p.Tail(n))
 		}
