@@ -1,12 +1,25 @@
 // Package kubenode is a Kubernetes node for tests, built on virtual-kubelet
 // (node/nodeutil): it registers a Ready Node and runs each pod scheduled to
 // it (spec.nodeName) as local processes, one per container, every pod on a
-// loopback address of its own (127.77.x.y) that becomes its pod IP. Images
+// loopback address of its own (127.77.x.y, or Options.PodNetwork's) that
+// becomes its pod IP. Images
 // are mapped to local commands by Options.Images. The container's
 // environment (values, $(VAR) references, status.podIP and metadata field
 // references) and args are resolved as a kubelet would; an emptyDir volume
 // is a folder of the pod, and its mount path is rewritten to that folder in
-// the args and environment of the containers that mount it.
+// the args and environment of the containers that mount it. A pod has no
+// network namespace: 0.0.0.0 in an address of its args or environment, its
+// "all interfaces", is its own IP.
+//
+// Opt-in (Options), what a kubelet, a scheduler and kube-proxy add:
+// projected volumes (the service-account token from the TokenRequest API
+// bound to the pod, the kube-root-ca.crt ConfigMap, the namespace)
+// bind-mounted at their mount paths, and with Services a pod /etc/hosts
+// naming them, in a mount namespace of the pod's own; KUBERNETES_SERVICE_HOST
+// and _PORT pointing at the API server; pods with no node bound to this
+// one; each ClusterIP Service on a loopback address of its own with a TCP
+// proxy to its ready endpoints (services.go). HTTP readiness probes decide
+// when a container is ready (probe.go); liveness probes are not run.
 //
 // It stands in for a kubelet and a container runtime on a machine that has
 // neither, so that the platform's pods run for real against a real API
@@ -48,9 +61,34 @@ type Options struct {
 	Images map[string][]string
 	// Dir holds each container's working folder and log.
 	Dir string
-	// FirstIP is the third octet of the first pod address (127.77.<n>.1);
-	// nodes running side by side pick different ones. 1 when zero.
+	// FirstIP is the third octet of the first pod address (127.77.<n>.1),
+	// and of the first Service address (127.78.<n>.1); nodes running side
+	// by side pick different ones. 1 when zero.
 	FirstIP int
+	// ImageEnv is the environment an image sets (its config's Env), by
+	// image: NAME=value, before the container's own.
+	ImageEnv map[string][]string
+	// APIServer is the API server's host:port as pods reach it, their
+	// KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT (none when empty).
+	APIServer string
+	// PodNetwork, when set, is the first two octets of the pod addresses
+	// instead of 127.77 (say "10.77"): each pod's address is added to the
+	// loopback interface (ip addr add; root) while the pod runs.
+	// EndpointSlices refuse loopback addresses, so a node whose pods back
+	// Services needs it.
+	PodNetwork string
+	// Projected makes projected volumes (the service-account token, the
+	// CA, the namespace) and bind-mounts them at their mount paths in a
+	// mount namespace of the pod; without it they are left out.
+	Projected bool
+	// Services runs the service proxy: every ClusterIP Service gets an
+	// address of its own (127.78.<FirstIP>.n) that forwards each of its
+	// ports to its ready endpoints, and its names go into the pods'
+	// /etc/hosts (see services.go).
+	Services bool
+	// Schedule binds pods that name no node to this one, as a scheduler
+	// would (there is none).
+	Schedule bool
 }
 
 // Node is a running node agent.
@@ -62,12 +100,35 @@ type Node struct {
 	p      *provider
 }
 
+// ServiceIP returns the address the node's service proxy gave a Service,
+// or "" (none yet, or Options.Services is off).
+func (n *Node) ServiceIP(namespace, name string) string {
+	if n.p.svc == nil {
+		return ""
+	}
+	return n.p.svc.ip(namespace, name)
+}
+
 // Start registers the node and runs pods until Stop.
 func Start(ctx context.Context, client kubernetes.Interface, opts Options) (*Node, error) {
 	if opts.FirstIP == 0 {
 		opts.FirstIP = 1
 	}
-	p := &provider{opts: opts, pods: map[string]*pod{}, next: opts.FirstIP << 8, updates: make(chan *corev1.Pod, 4096)}
+	p := &provider{opts: opts, client: client, pods: map[string]*pod{}, next: opts.FirstIP << 8, updates: make(chan *corev1.Pod, 4096)}
+	runCtx, cancel := context.WithCancel(context.Background())
+	if opts.Services {
+		p.svc = newServices(client, opts.FirstIP)
+		if err := p.svc.start(runCtx); err != nil {
+			cancel()
+			return nil, err
+		}
+	}
+	if opts.Schedule {
+		if err := schedule(runCtx, client, opts.Name); err != nil {
+			cancel()
+			return nil, err
+		}
+	}
 	vk, err := nodeutil.NewNode(opts.Name, func(cfg nodeutil.ProviderConfig) (nodeutil.Provider, node.NodeProvider, error) {
 		cfg.Node.Status.Capacity = corev1.ResourceList{
 			corev1.ResourcePods: resource.MustParse("1000"), corev1.ResourceCPU: resource.MustParse("64"), corev1.ResourceMemory: resource.MustParse("256Gi"),
@@ -83,9 +144,9 @@ func Start(ctx context.Context, client kubernetes.Interface, opts Options) (*Nod
 		return nil
 	})
 	if err != nil {
+		cancel()
 		return nil, err
 	}
-	runCtx, cancel := context.WithCancel(context.Background())
 	n := &Node{client: client, name: opts.Name, cancel: cancel, done: make(chan struct{}), p: p}
 	go func() {
 		defer close(n.done)
@@ -103,6 +164,9 @@ func (n *Node) Stop() {
 	n.cancel()
 	<-n.done
 	n.p.stopAll()
+	if n.p.svc != nil {
+		n.p.svc.stop()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = n.client.CoreV1().Nodes().Delete(ctx, n.name, metav1.DeleteOptions{})
@@ -125,10 +189,12 @@ func (n *Node) PIDs(namespace, name string) map[string]int {
 
 // provider runs pods as processes.
 type provider struct {
-	opts Options
-	mu   sync.Mutex
-	pods map[string]*pod // namespace/name
-	next int             // next address: 127.77.(next>>8).(next&255)
+	opts   Options
+	client kubernetes.Interface
+	svc    *services // nil unless Options.Services
+	mu     sync.Mutex
+	pods   map[string]*pod // namespace/name
+	next   int             // next address: <PodNetwork>.(next>>8).(next&255)
 	// updates carries status changes, in order, to the pod controller.
 	updates chan *corev1.Pod
 }
@@ -138,6 +204,7 @@ type pod struct {
 	ip         string
 	containers map[string]*container
 	deleted    bool
+	stopProbes context.CancelFunc
 }
 
 type container struct {
@@ -146,6 +213,9 @@ type container struct {
 	exited   chan struct{}
 	exitCode int
 	finished time.Time
+	// ready is set by the readiness probe; true from the start when the
+	// container has none.
+	ready bool
 }
 
 func (c *container) running() bool {
@@ -163,9 +233,30 @@ func (p *provider) allocIP() string {
 	for {
 		p.next++
 		if p.next&255 != 0 && p.next&255 != 255 {
-			return fmt.Sprintf("127.77.%d.%d", (p.next>>8)&255, p.next&255)
+			return fmt.Sprintf("%s.%d.%d", p.network(), (p.next>>8)&255, p.next&255)
 		}
 	}
+}
+
+func (p *provider) network() string {
+	if p.opts.PodNetwork == "" {
+		return "127.77"
+	}
+	return p.opts.PodNetwork
+}
+
+// addr adds (or deletes) a pod's address on the loopback interface when
+// Options.PodNetwork is set. An address left by an earlier run is taken
+// over.
+func (p *provider) addr(op, ip string) error {
+	if p.opts.PodNetwork == "" {
+		return nil
+	}
+	out, err := exec.Command("ip", "addr", op, ip+"/32", "dev", "lo").CombinedOutput()
+	if err != nil && !(op == "add" && strings.Contains(string(out), "File exists")) {
+		return fmt.Errorf("ip addr %s %s/32 dev lo: %w: %s", op, ip, err, strings.TrimSpace(string(out)))
+	}
+	return nil
 }
 
 // CreatePod starts the pod's containers.
@@ -176,81 +267,41 @@ func (p *provider) CreatePod(ctx context.Context, in *corev1.Pod) error {
 		p.mu.Unlock()
 		return nil
 	}
-	pd := &pod{obj: obj, ip: p.allocIP(), containers: map[string]*container{}}
+	probeCtx, stopProbes := context.WithCancel(context.Background())
+	pd := &pod{obj: obj, ip: p.allocIP(), containers: map[string]*container{}, stopProbes: stopProbes}
 	p.pods[key(obj.Namespace, obj.Name)] = pd
 	p.mu.Unlock()
 
 	now := metav1.Now()
 	obj.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: pd.ip, PodIPs: []corev1.PodIP{{IP: pd.ip}}, HostIP: "127.0.0.1",
 		StartTime: &now}
-	var startErr error
-	// An emptyDir volume is a folder of the pod; its mount path is
-	// rewritten to that folder in each container's args and environment.
-	volumes := map[string]string{}
-	for _, v := range obj.Spec.Volumes {
-		if v.EmptyDir != nil {
-			volumes[v.Name] = filepath.Join(p.opts.Dir, obj.Namespace+"_"+obj.Name, "volumes", v.Name)
-			if err := os.MkdirAll(volumes[v.Name], 0o755); err != nil {
-				startErr = err
-			}
+	startErr := p.addr("add", pd.ip)
+	vols := &podVolumes{}
+	if startErr == nil {
+		vols, startErr = p.volumes(ctx, obj)
+	}
+	if startErr == nil && p.svc != nil {
+		// The pod's /etc/hosts, kept current by the service proxy.
+		vols.hosts = filepath.Join(p.podDir(obj), "etc-hosts")
+		if startErr = os.MkdirAll(p.podDir(obj), 0o755); startErr == nil {
+			startErr = p.svc.addHosts(vols.hosts, obj.Namespace, obj.Name, pd.ip)
 		}
 	}
 	for _, c := range obj.Spec.Containers {
 		if startErr != nil {
 			break
 		}
-		argv, ok := p.opts.Images[c.Image]
-		if !ok {
-			startErr = fmt.Errorf("container %s: image %q is not mapped to a command on node %s", c.Name, c.Image, p.opts.Name)
+		var ctr *container
+		if ctr, startErr = p.start(obj, pd.ip, c, vols); startErr != nil {
 			break
 		}
-		dir := filepath.Join(p.opts.Dir, obj.Namespace+"_"+obj.Name, c.Name)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			startErr = err
-			break
-		}
-		log, err := os.OpenFile(filepath.Join(dir, "log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-		if err != nil {
-			startErr = err
-			break
-		}
-		var mounts []string // mountPath, host folder, ...
-		for _, m := range c.VolumeMounts {
-			if dir, ok := volumes[m.Name]; ok {
-				mounts = append(mounts, m.MountPath, dir)
-			}
-		}
-		rewrite := strings.NewReplacer(mounts...)
-		vars := map[string]string{}
-		env := append(os.Environ(), "POD_IP="+pd.ip, "POD_NAME="+obj.Name, "POD_NAMESPACE="+obj.Namespace, "HOSTNAME="+obj.Name)
-		for _, e := range c.Env {
-			v := expand(e.Value, vars)
-			if f := e.ValueFrom; f != nil && f.FieldRef != nil {
-				v = map[string]string{"status.podIP": pd.ip, "metadata.name": obj.Name, "metadata.namespace": obj.Namespace}[f.FieldRef.FieldPath]
-			}
-			v = rewrite.Replace(v)
-			vars[e.Name] = v
-			env = append(env, e.Name+"="+v)
-		}
-		var args []string
-		for _, a := range append(append(append([]string{}, argv[1:]...), c.Command...), c.Args...) {
-			args = append(args, rewrite.Replace(expand(a, vars)))
-		}
-		cmd := exec.Command(argv[0], args...)
-		cmd.Dir, cmd.Stdout, cmd.Stderr = dir, log, log
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		cmd.Env = env
-		if err := cmd.Start(); err != nil {
-			log.Close()
-			startErr = fmt.Errorf("container %s: %w", c.Name, err)
-			break
-		}
-		log.Close()
-		ctr := &container{cmd: cmd, started: time.Now(), exited: make(chan struct{})}
 		p.mu.Lock()
 		pd.containers[c.Name] = ctr
 		p.mu.Unlock()
 		go p.wait(pd, c.Name, ctr)
+		if c.ReadinessProbe != nil && c.ReadinessProbe.HTTPGet != nil {
+			go p.probe(probeCtx, pd, c, ctr)
+		}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -259,6 +310,128 @@ func (p *provider) CreatePod(ctx context.Context, in *corev1.Pod) error {
 	}
 	p.refreshLocked(pd)
 	return nil
+}
+
+func (p *provider) podDir(obj *corev1.Pod) string {
+	return filepath.Join(p.opts.Dir, obj.Namespace+"_"+obj.Name)
+}
+
+// start starts one container of a pod.
+func (p *provider) start(obj *corev1.Pod, ip string, c corev1.Container, vols *podVolumes) (*container, error) {
+	argv, ok := p.opts.Images[c.Image]
+	if !ok {
+		return nil, fmt.Errorf("container %s: image %q is not mapped to a command on node %s", c.Name, c.Image, p.opts.Name)
+	}
+	dir := filepath.Join(p.podDir(obj), c.Name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	log, err := os.OpenFile(filepath.Join(dir, "log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer log.Close()
+	// An emptyDir's mount path is rewritten to its folder; 0.0.0.0, all of
+	// the pod's interfaces, is the pod's IP.
+	rewrites := []string{"0.0.0.0:", ip + ":"}
+	var binds []string // host path, mount path, "ro" or "rw", ...
+	for _, m := range c.VolumeMounts {
+		if d, ok := vols.emptyDirs[m.Name]; ok {
+			rewrites = append(rewrites, m.MountPath, d)
+		}
+		if d, ok := vols.mounted[m.Name]; ok {
+			if err := os.MkdirAll(m.MountPath, 0o755); err != nil {
+				return nil, fmt.Errorf("container %s: mount point %s: %w", c.Name, m.MountPath, err)
+			}
+			binds = append(binds, d, m.MountPath, map[bool]string{true: "ro", false: "rw"}[m.ReadOnly])
+		}
+	}
+	if vols.hosts != "" {
+		binds = append(binds, vols.hosts, "/etc/hosts", "ro")
+	}
+	rewrite := strings.NewReplacer(rewrites...)
+	env := p.env(obj, ip, c, dir, rewrite)
+	var args []string
+	for _, a := range append(append(append([]string{}, argv[1:]...), c.Command...), c.Args...) {
+		args = append(args, rewrite.Replace(expand(a, env.vars)))
+	}
+	cmd := exec.Command(argv[0], args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if len(binds) > 0 {
+		// A mount namespace of its own (Go makes / private in it first),
+		// where a shell bind-mounts the volumes and execs the container's
+		// command: the same process.
+		cmd = exec.Command("/bin/sh", append(append(append([]string{"-c", mountScript, "mountns"}, binds...), "--", argv[0]), args...)...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Unshareflags: syscall.CLONE_NEWNS}
+	}
+	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, log, log
+	cmd.Env = env.list
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("container %s: %w", c.Name, err)
+	}
+	return &container{cmd: cmd, started: time.Now(), exited: make(chan struct{}), ready: c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil}, nil
+}
+
+// mountScript's arguments: host path, mount path, ro|rw, ..., --, command.
+const mountScript = `set -e
+while [ "$1" != "--" ]; do
+	mount --bind "$1" "$2"
+	if [ "$3" = ro ]; then mount -o remount,bind,ro "$2"; fi
+	shift 3
+done
+shift
+exec "$@"`
+
+type containerEnv struct {
+	list []string          // NAME=value, for the process
+	vars map[string]string // the container's own, for $(NAME) in args
+}
+
+// env is a container's environment: the node's (without its Kubernetes
+// client settings), the pod's identity, the API server's address, the
+// image's, then the container's own, resolved as a kubelet would.
+func (p *provider) env(obj *corev1.Pod, ip string, c corev1.Container, dir string, rewrite *strings.Replacer) containerEnv {
+	var list []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "KUBECONFIG=") && !strings.HasPrefix(kv, "KUBERNETES_") && !strings.HasPrefix(kv, "HOME=") {
+			list = append(list, kv)
+		}
+	}
+	list = append(list, "HOME="+dir, "POD_IP="+ip, "POD_NAME="+obj.Name, "POD_NAMESPACE="+obj.Namespace, "HOSTNAME="+obj.Name)
+	if host, port, ok := strings.Cut(p.opts.APIServer, ":"); ok {
+		list = append(list, "KUBERNETES_SERVICE_HOST="+host, "KUBERNETES_SERVICE_PORT="+port)
+	}
+	list = append(list, p.opts.ImageEnv[c.Image]...)
+	vars := map[string]string{}
+	for _, e := range c.Env {
+		v := expand(e.Value, vars)
+		if f := e.ValueFrom; f != nil && f.FieldRef != nil {
+			v = fieldValue(obj, ip, f.FieldRef.FieldPath)
+		}
+		v = rewrite.Replace(v)
+		vars[e.Name] = v
+		list = append(list, e.Name+"="+v)
+	}
+	return containerEnv{list: list, vars: vars}
+}
+
+// fieldValue is a downward API field of a pod.
+func fieldValue(obj *corev1.Pod, ip, path string) string {
+	switch path {
+	case "status.podIP":
+		return ip
+	case "metadata.name":
+		return obj.Name
+	case "metadata.namespace":
+		return obj.Namespace
+	case "metadata.uid":
+		return string(obj.UID)
+	case "spec.serviceAccountName":
+		return obj.Spec.ServiceAccountName
+	case "spec.nodeName":
+		return obj.Spec.NodeName
+	}
+	return ""
 }
 
 // wait records a container's exit and tells the pod controller.
@@ -285,7 +458,7 @@ func (p *provider) wait(pd *pod, name string, c *container) {
 func (p *provider) refreshLocked(pd *pod) {
 	st := &pd.obj.Status
 	st.ContainerStatuses = nil
-	allDone, failed := len(pd.containers) > 0, false
+	allDone, failed, allReady := len(pd.containers) > 0, false, true
 	for _, c := range pd.obj.Spec.Containers {
 		cs := corev1.ContainerStatus{Name: c.Name, Image: c.Image, ImageID: c.Image}
 		ctr := pd.containers[c.Name]
@@ -294,7 +467,8 @@ func (p *provider) refreshLocked(pd *pod) {
 			cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: "StartError"}
 			allDone = false
 		case ctr.running():
-			cs.Ready, cs.Started = true, ptr(true)
+			cs.Ready, cs.Started = ctr.ready, ptr(true)
+			allReady = allReady && ctr.ready
 			cs.State.Running = &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(ctr.started)}
 			allDone = false
 		default:
@@ -313,7 +487,9 @@ func (p *provider) refreshLocked(pd *pod) {
 		st.Phase = corev1.PodSucceeded
 	default:
 		st.Phase = corev1.PodRunning
-		ready = corev1.ConditionTrue
+		if allReady {
+			ready = corev1.ConditionTrue
+		}
 	}
 	now := metav1.Now()
 	st.Conditions = []corev1.PodCondition{
@@ -375,6 +551,7 @@ func (p *provider) DeletePod(ctx context.Context, in *corev1.Pod) error {
 		return errdefs.NotFoundf("pod %s/%s is not on node %s", in.Namespace, in.Name, p.opts.Name)
 	}
 	pd.deleted = true
+	pd.stopProbes()
 	ctrs := make([]*container, 0, len(pd.containers))
 	for _, c := range pd.containers {
 		ctrs = append(ctrs, c)
@@ -385,6 +562,12 @@ func (p *provider) DeletePod(ctx context.Context, in *corev1.Pod) error {
 		grace = time.Duration(*in.DeletionGracePeriodSeconds) * time.Second
 	}
 	stop(ctrs, grace)
+	if p.svc != nil {
+		p.svc.removeHosts(filepath.Join(p.podDir(pd.obj), "etc-hosts"))
+	}
+	if err := p.addr("del", pd.ip); err != nil {
+		fmt.Fprintf(os.Stderr, "kubenode: %v\n", err)
+	}
 	p.mu.Lock()
 	delete(p.pods, key(in.Namespace, in.Name))
 	p.refreshLocked(pd)
@@ -412,13 +595,21 @@ func stop(ctrs []*container, grace time.Duration) {
 func (p *provider) stopAll() {
 	p.mu.Lock()
 	var ctrs []*container
+	var ips []string
 	for _, pd := range p.pods {
+		pd.stopProbes()
+		ips = append(ips, pd.ip)
 		for _, c := range pd.containers {
 			ctrs = append(ctrs, c)
 		}
 	}
 	p.mu.Unlock()
 	stop(ctrs, 2*time.Second)
+	for _, ip := range ips {
+		if err := p.addr("del", ip); err != nil {
+			fmt.Fprintf(os.Stderr, "kubenode: %v\n", err)
+		}
+	}
 }
 
 // GetPod returns a pod the node runs.
