@@ -204,6 +204,9 @@ type pod struct {
 	ip         string
 	containers map[string]*container
 	deleted    bool
+	vols       *podVolumes
+	// ctx ends when the pod is deleted: its probes and restarts stop.
+	ctx        context.Context
 	stopProbes context.CancelFunc
 }
 
@@ -216,6 +219,12 @@ type container struct {
 	// ready is set by the readiness probe; true from the start when the
 	// container has none.
 	ready bool
+	// restarts counts the runs before this one; last is how the previous
+	// one ended.
+	restarts int
+	last     *corev1.ContainerStateTerminated
+	// backoff: it exited and will be started again (restartPolicy).
+	backoff bool
 }
 
 func (c *container) running() bool {
@@ -268,7 +277,7 @@ func (p *provider) CreatePod(ctx context.Context, in *corev1.Pod) error {
 		return nil
 	}
 	probeCtx, stopProbes := context.WithCancel(context.Background())
-	pd := &pod{obj: obj, ip: p.allocIP(), containers: map[string]*container{}, stopProbes: stopProbes}
+	pd := &pod{obj: obj, ip: p.allocIP(), containers: map[string]*container{}, ctx: probeCtx, stopProbes: stopProbes}
 	p.pods[key(obj.Namespace, obj.Name)] = pd
 	p.mu.Unlock()
 
@@ -280,6 +289,7 @@ func (p *provider) CreatePod(ctx context.Context, in *corev1.Pod) error {
 	if startErr == nil {
 		vols, startErr = p.volumes(ctx, obj)
 	}
+	pd.vols = vols
 	if startErr == nil && p.svc != nil {
 		// The pod's /etc/hosts, kept current by the service proxy.
 		vols.hosts = filepath.Join(p.podDir(obj), "etc-hosts")
@@ -298,10 +308,7 @@ func (p *provider) CreatePod(ctx context.Context, in *corev1.Pod) error {
 		p.mu.Lock()
 		pd.containers[c.Name] = ctr
 		p.mu.Unlock()
-		go p.wait(pd, c.Name, ctr)
-		if c.ReadinessProbe != nil && c.ReadinessProbe.HTTPGet != nil {
-			go p.probe(probeCtx, pd, c, ctr)
-		}
+		p.watch(pd, c, ctr)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -434,9 +441,19 @@ func fieldValue(obj *corev1.Pod, ip, path string) string {
 	return ""
 }
 
-// wait records a container's exit and tells the pod controller.
-func (p *provider) wait(pd *pod, name string, c *container) {
-	err := c.cmd.Wait()
+// watch follows a running container: its exit, its readiness probe.
+func (p *provider) watch(pd *pod, c corev1.Container, ctr *container) {
+	go p.wait(pd, c, ctr)
+	if c.ReadinessProbe != nil && c.ReadinessProbe.HTTPGet != nil {
+		go p.probe(pd.ctx, pd, c, ctr)
+	}
+}
+
+// wait records a container's exit, tells the pod controller, and starts
+// the container again when the pod's restartPolicy says so, after a
+// back-off that doubles from 1s to 30s (a kubelet's goes from 10s to 5min).
+func (p *provider) wait(pd *pod, c corev1.Container, ctr *container) {
+	err := ctr.cmd.Wait()
 	code := 0
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
@@ -446,15 +463,48 @@ func (p *provider) wait(pd *pod, name string, c *container) {
 		}
 	}
 	p.mu.Lock()
-	c.exitCode, c.finished = code, time.Now()
-	close(c.exited)
+	ctr.exitCode, ctr.finished = code, time.Now()
+	close(ctr.exited)
+	policy := pd.obj.Spec.RestartPolicy
+	ctr.backoff = !pd.deleted && (policy == corev1.RestartPolicyAlways || policy == "" || policy == corev1.RestartPolicyOnFailure && code != 0)
 	p.refreshLocked(pd)
+	restart, obj := ctr.backoff, pd.obj.DeepCopy()
 	p.mu.Unlock()
+	if !restart {
+		return
+	}
+	select {
+	case <-time.After(min(time.Second<<ctr.restarts, 30*time.Second)):
+	case <-pd.ctx.Done():
+		return
+	}
+	next, err := p.start(obj, pd.ip, c, pd.vols)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case err != nil:
+		ctr.backoff = false
+		pd.obj.Status.Phase, pd.obj.Status.Reason, pd.obj.Status.Message = corev1.PodFailed, "StartError", err.Error()
+	case pd.deleted:
+		go stop([]*container{next}, 0)
+		go func() { _ = next.cmd.Wait(); close(next.exited) }()
+		return
+	default:
+		next.restarts, next.last = ctr.restarts+1, terminated(ctr)
+		pd.containers[c.Name] = next
+		p.watch(pd, c, next)
+	}
+	p.refreshLocked(pd)
+}
+
+func terminated(c *container) *corev1.ContainerStateTerminated {
+	return &corev1.ContainerStateTerminated{ExitCode: int32(c.exitCode), Reason: exitReason(c.exitCode),
+		StartedAt: metav1.NewTime(c.started), FinishedAt: metav1.NewTime(c.finished)}
 }
 
 // refreshLocked recomputes a pod's status from its containers and tells the
-// pod controller. A pod whose containers all exited is Succeeded or Failed:
-// containers are not restarted, whoever owns the pod replaces it.
+// pod controller. A pod whose containers all exited for good (see wait) is
+// Succeeded or Failed: whoever owns it replaces it.
 func (p *provider) refreshLocked(pd *pod) {
 	st := &pd.obj.Status
 	st.ContainerStatuses = nil
@@ -462,18 +512,26 @@ func (p *provider) refreshLocked(pd *pod) {
 	for _, c := range pd.obj.Spec.Containers {
 		cs := corev1.ContainerStatus{Name: c.Name, Image: c.Image, ImageID: c.Image}
 		ctr := pd.containers[c.Name]
+		if ctr != nil {
+			cs.RestartCount = int32(ctr.restarts)
+			cs.LastTerminationState.Terminated = ctr.last
+		}
 		switch {
 		case ctr == nil:
 			cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: "StartError"}
 			allDone = false
+		case ctr.backoff:
+			cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff",
+				Message: fmt.Sprintf("back-off restarting container %s (exit code %d)", c.Name, ctr.exitCode)}
+			cs.LastTerminationState.Terminated = terminated(ctr)
+			allDone, allReady = false, false
 		case ctr.running():
 			cs.Ready, cs.Started = ctr.ready, ptr(true)
 			allReady = allReady && ctr.ready
 			cs.State.Running = &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(ctr.started)}
 			allDone = false
 		default:
-			cs.State.Terminated = &corev1.ContainerStateTerminated{ExitCode: int32(ctr.exitCode), Reason: exitReason(ctr.exitCode),
-				StartedAt: metav1.NewTime(ctr.started), FinishedAt: metav1.NewTime(ctr.finished)}
+			cs.State.Terminated = terminated(ctr)
 			failed = failed || ctr.exitCode != 0
 		}
 		st.ContainerStatuses = append(st.ContainerStatuses, cs)
@@ -569,6 +627,9 @@ func (p *provider) DeletePod(ctx context.Context, in *corev1.Pod) error {
 		fmt.Fprintf(os.Stderr, "kubenode: %v\n", err)
 	}
 	p.mu.Lock()
+	for _, c := range pd.containers {
+		c.backoff = false // not restarted: its pod is gone
+	}
 	delete(p.pods, key(in.Namespace, in.Name))
 	p.refreshLocked(pd)
 	p.mu.Unlock()
@@ -597,6 +658,7 @@ func (p *provider) stopAll() {
 	var ctrs []*container
 	var ips []string
 	for _, pd := range p.pods {
+		pd.deleted = true
 		pd.stopProbes()
 		ips = append(ips, pd.ip)
 		for _, c := range pd.containers {
