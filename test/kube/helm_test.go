@@ -13,8 +13,15 @@ import (
 	"github.com/lantern-faas/lantern/test/testenv"
 )
 
-// helm runs helm against the cluster with its state in a private folder.
+// helm runs helm against the shared cluster with its state in a private
+// folder.
 func helm(t *testing.T, stdin string, args ...string) (string, error) {
+	t.Helper()
+	return helmAt(t, cluster.Kubeconfig, stdin, args...)
+}
+
+// helmAt runs helm against the cluster of a kubeconfig.
+func helmAt(t *testing.T, kubeconfig, stdin string, args ...string) (string, error) {
 	t.Helper()
 	// Not t.Context(): helm also runs in cleanups, after it ends.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -22,7 +29,7 @@ func helm(t *testing.T, stdin string, args ...string) (string, error) {
 	home := filepath.Join(os.TempDir(), "lantern-kube-helm")
 	cmd := exec.CommandContext(ctx, cluster.Tools.Helm, args...)
 	cmd.Dir = root
-	cmd.Env = append(testenv.CleanEnv(), "KUBECONFIG="+cluster.Kubeconfig,
+	cmd.Env = append(testenv.CleanEnv(), "KUBECONFIG="+kubeconfig,
 		"HELM_CACHE_HOME="+filepath.Join(home, "cache"), "HELM_CONFIG_HOME="+filepath.Join(home, "config"),
 		"HELM_DATA_HOME="+filepath.Join(home, "data"))
 	if stdin != "" {

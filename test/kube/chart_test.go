@@ -1,0 +1,170 @@
+package kube
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/lantern-faas/lantern/test/kubeenv"
+	"github.com/lantern-faas/lantern/test/kubenode"
+	"github.com/lantern-faas/lantern/test/testenv"
+)
+
+// TestChartRuns installs the chart with helm into a cluster of its own with
+// kube-controller-manager and a test node that schedules pods, runs them
+// with their ServiceAccount's token mounted, and proxies Services: the
+// chart's Deployments run bin/lanternd as on a real cluster, each role with
+// its in-cluster config and the chart's RBAC. An environment, a function
+// and a route made with the lantern CLI through the controller's Service;
+// the function answers through the router's Service. Then a verb taken out
+// of the controller's Role: the CLI shows the API server's denial.
+func TestChartRuns(t *testing.T) {
+	const ns, image = "lantern-chart", "lantern/lanternd:test"
+	dir := t.TempDir()
+	c, err := kubeenv.Start(filepath.Join(dir, "cluster"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Stop)
+	ctx := t.Context()
+	began := time.Now()
+	if err := c.StartControllerManager(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("kube-controller-manager working %v after start", time.Since(began).Round(time.Millisecond))
+	cs := kubernetes.NewForConfigOrDie(c.Config)
+	nodeDir := filepath.Join(dir, "node")
+	node, err := kubenode.Start(ctx, cs, kubenode.Options{Name: "chart-node", Dir: nodeDir, FirstIP: 3, PodNetwork: "10.77",
+		Images:    map[string][]string{image: {filepath.Join(binDir, "lanternd")}},
+		ImageEnv:  map[string][]string{image: {"LANTERN_RUNTIMES_DIR=" + filepath.Join(root, "platform", "environments"), "GORACE=atexit_sleep_ms=0"}},
+		APIServer: strings.TrimPrefix(c.URL, "https://"), Projected: true, Services: true, Schedule: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(node.Stop)
+	t.Cleanup(func() {
+		if t.Failed() {
+			logs, _ := filepath.Glob(filepath.Join(nodeDir, "*", "*", "log"))
+			for _, l := range logs {
+				t.Logf("--- %s:\n%s", l, testenv.TailFile(l, 30))
+			}
+			t.Logf("%s", c.Logs(20))
+		}
+	})
+
+	installed := time.Now()
+	if _, err := helmAt(t, c.Kubeconfig, "", "install", "t", filepath.Join("charts", "lantern"), "--namespace", ns, "--create-namespace",
+		"--set", "image.repository=lantern/lanternd,image.tag=test,logFormat=text"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.Kubectl(ctx, "", "wait", "-n", ns, "--for=condition=Available", "--timeout=90s",
+		"deployment/t-controller", "deployment/t-poolmgr", "deployment/t-router", "deployment/t-logger")
+	if err != nil {
+		pods, _ := c.Kubectl(ctx, "", "get", "pods,endpointslices", "-n", ns, "-o", "wide")
+		t.Fatalf("the chart's Deployments: %v\n%s", err, pods)
+	}
+	t.Logf("helm install to every Deployment Available: %v\n%s", time.Since(installed).Round(time.Millisecond), out)
+
+	// Each role reaches the API server as its own ServiceAccount, with the
+	// token the node mounted where client-go's in-cluster config reads it.
+	for _, role := range []string{"controller", "poolmgr"} {
+		out, err := c.Kubectl(ctx, "", "get", "pods", "-n", ns, "-l", "app.kubernetes.io/component="+role,
+			"-o", "jsonpath={.items[0].spec.serviceAccountName} {.items[0].spec.volumes[*].projected.sources[*].serviceAccountToken.path}")
+		if err != nil || out != "t-"+role+" token" {
+			t.Errorf("the %s pod: got %q, %v; want ServiceAccount t-%s and a projected token", role, out, err, role)
+		}
+	}
+
+	ctrl, router := node.ServiceIP(ns, "t-controller"), node.ServiceIP(ns, "t-router")
+	if ctrl == "" || router == "" {
+		t.Fatalf("service addresses: controller %q, router %q", ctrl, router)
+	}
+	api := "http://" + ctrl + ":8889"
+	lantern := func(args ...string) (string, error) {
+		t.Helper()
+		cmd := exec.CommandContext(ctx, filepath.Join(binDir, "lantern"), append([]string{"--server", api}, args...)...)
+		cmd.Env = append(testenv.CleanEnv(), "GORACE=atexit_sleep_ms=0")
+		out, err := cmd.CombinedOutput()
+		t.Logf("$ lantern %s\n%s", strings.Join(args, " "), out)
+		return string(out), err
+	}
+	hello := filepath.Join(t.TempDir(), "hello.py")
+	if err := os.WriteFile(hello, []byte("def main():\n    print('chart says hello', flush=True)\n    return 'Hello, world!\\n'\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"env", "create", "--name", "python", "--runtime", "python", "--poolsize", "1"},
+		{"fn", "create", "--name", "hello", "--env", "python", "--code", hello},
+		{"route", "create", "--name", "hello", "--function", "hello", "--url", "/hello"},
+	} {
+		if out, err := lantern(args...); err != nil {
+			t.Fatalf("lantern %s through the controller's Service: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	called := time.Now()
+	hc := &http.Client{Timeout: 30 * time.Second}
+	var last string
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		resp, err := hc.Get("http://" + router + "/hello")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				if got, want := string(body), "Hello, world!\n"; got != want {
+					t.Fatalf("GET /hello through the router's Service: got %q, want %q", got, want)
+				}
+				break
+			}
+			last = fmt.Sprintf("%s: %s", resp.Status, body)
+		} else {
+			last = err.Error()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /hello through the router's Service %s: got %s, want 200", router, last)
+		}
+	}
+	t.Logf("first call through the router's Service answered %v after the route was made", time.Since(called).Round(time.Millisecond))
+
+	// The poolmgr writes the environment's status with its own token, and
+	// the function's output reaches the logger through its forward
+	// Service; the controller reads it back through the logger's Service.
+	eventually(t, 30*time.Second, func() error {
+		out, err := c.Kubectl(ctx, "", "get", "environments.lantern.dev", "python", "-o", "jsonpath={.status.readyInstances}")
+		if err != nil || out != "1" {
+			return fmt.Errorf("environment python's status.readyInstances, written by the poolmgr: got %q, %v; want 1", out, err)
+		}
+		return nil
+	})
+	eventually(t, 30*time.Second, func() error {
+		out, err := lantern("fn", "logs", "--name", "hello")
+		if err != nil || !strings.Contains(out, "chart says hello") {
+			return fmt.Errorf("lantern fn logs --name hello: got %v\n%s\nwant the function's line", err, out)
+		}
+		return nil
+	})
+
+	// Least privilege, for real: without create on ConfigMaps the
+	// controller cannot keep a package, and says why.
+	if _, err := c.Kubectl(ctx, "", "patch", "role", "t-controller-packages", "-n", ns, "--type=json",
+		"-p", `[{"op": "replace", "path": "/rules/0/verbs", "value": ["get", "delete"]}]`); err != nil {
+		t.Fatal(err)
+	}
+	code := filepath.Join(t.TempDir(), "denied.py")
+	if err := os.WriteFile(code, []byte("def main():\n    return 'denied'\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err = lantern("fn", "create", "--name", "denied", "--env", "python", "--code", code)
+	want := `configmaps is forbidden: User "system:serviceaccount:` + ns + `:t-controller" cannot create resource "configmaps"`
+	if err == nil || !strings.Contains(out, want) {
+		t.Fatalf("lantern fn create without create on configmaps: got %v\n%s\nwant an error with %q", err, out, want)
+	}
+}
