@@ -25,9 +25,11 @@ import (
 // its in-cluster config and the chart's RBAC. An environment, a function
 // and a route made with the lantern CLI through the controller's Service;
 // the function answers through the router's Service. Then a verb taken out
-// of the controller's Role: the CLI shows the API server's denial.
+// of the controller's Role: the CLI shows the API server's denial. Then
+// helm upgrade to poolmgr.instances=pods: a pool pod serves the function.
 func TestChartRuns(t *testing.T) {
-	const ns, image = "lantern-chart", "lantern/lanternd:test"
+	const ns, image, pyImage = "lantern-chart", "lantern/lanternd:test", "lantern/python-env:test"
+	chart := filepath.Join("charts", "lantern")
 	dir := t.TempDir()
 	c, err := kubeenv.Start(filepath.Join(dir, "cluster"))
 	if err != nil {
@@ -43,7 +45,10 @@ func TestChartRuns(t *testing.T) {
 	cs := kubernetes.NewForConfigOrDie(c.Config)
 	nodeDir := filepath.Join(dir, "node")
 	node, err := kubenode.Start(ctx, cs, kubenode.Options{Name: "chart-node", Dir: nodeDir, FirstIP: 3, PodNetwork: "10.77",
-		Images:    map[string][]string{image: {filepath.Join(binDir, "lanternd")}},
+		Images: map[string][]string{
+			image:   {filepath.Join(binDir, "lanternd")},
+			pyImage: {"/usr/bin/python3", filepath.Join(root, "platform", "environments", "python", "server.py")},
+		},
 		ImageEnv:  map[string][]string{image: {"LANTERN_RUNTIMES_DIR=" + filepath.Join(root, "platform", "environments"), "GORACE=atexit_sleep_ms=0"}},
 		APIServer: strings.TrimPrefix(c.URL, "https://"), Projected: true, Services: true, Schedule: true,
 	})
@@ -62,7 +67,7 @@ func TestChartRuns(t *testing.T) {
 	})
 
 	installed := time.Now()
-	if _, err := helmAt(t, c.Kubeconfig, "", "install", "t", filepath.Join("charts", "lantern"), "--namespace", ns, "--create-namespace",
+	if _, err := helmAt(t, c.Kubeconfig, "", "install", "t", chart, "--namespace", ns, "--create-namespace",
 		"--set", "image.repository=lantern/lanternd,image.tag=test,logFormat=text"); err != nil {
 		t.Fatal(err)
 	}
@@ -111,26 +116,8 @@ func TestChartRuns(t *testing.T) {
 		}
 	}
 	called := time.Now()
-	hc := &http.Client{Timeout: 30 * time.Second}
-	var last string
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		resp, err := hc.Get("http://" + router + "/hello")
-		if err == nil {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				if got, want := string(body), "Hello, world!\n"; got != want {
-					t.Fatalf("GET /hello through the router's Service: got %q, want %q", got, want)
-				}
-				break
-			}
-			last = fmt.Sprintf("%s: %s", resp.Status, body)
-		} else {
-			last = err.Error()
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET /hello through the router's Service %s: got %s, want 200", router, last)
-		}
+	if got, want := getOK(t, "http://"+router+"/hello"), "Hello, world!\n"; got != want {
+		t.Fatalf("GET /hello through the router's Service: got %q, want %q", got, want)
 	}
 	t.Logf("first call through the router's Service answered %v after the route was made", time.Since(called).Round(time.Millisecond))
 
@@ -167,4 +154,51 @@ func TestChartRuns(t *testing.T) {
 	if err == nil || !strings.Contains(out, want) {
 		t.Fatalf("lantern fn create without create on configmaps: got %v\n%s\nwant an error with %q", err, out, want)
 	}
+
+	// poolmgr.instances=pods: helm upgrade rolls the poolmgr over; it makes
+	// pool pods with its ServiceAccount and the chart's pods Role, the node
+	// binds and runs them, their fetcher reaches the controller through
+	// its Service, and one of them serves the function.
+	upgraded := time.Now()
+	if _, err := helmAt(t, c.Kubeconfig, "", "upgrade", "t", chart, "--namespace", ns, "--reuse-values",
+		"--set", "poolmgr.instances=pods,poolmgr.runtimeImages.python="+pyImage); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := c.Kubectl(ctx, "", "rollout", "status", "deployment/t-poolmgr", "-n", ns, "--timeout=90s"); err != nil {
+		t.Fatalf("the poolmgr's rollout to instances=pods: %v\n%s", err, out)
+	}
+	eventually(t, 60*time.Second, func() error {
+		if got, want := getOK(t, "http://"+router+"/hello"), "Hello, world!\n"; got != want {
+			return fmt.Errorf("GET /hello: got %q, want %q", got, want)
+		}
+		out, err := c.Kubectl(ctx, "", "get", "pods", "-n", ns, "-l", "lantern.dev/environment=python",
+			"-o", `jsonpath={range .items[*]}{.metadata.annotations.lantern\.dev/function} {.status.phase} {.spec.nodeName}{"\n"}{end}`)
+		if err != nil || !strings.Contains(out, "hello Running chart-node") {
+			return fmt.Errorf("pool pods of python (function, phase, node): got %q, %v; want one serving hello on chart-node", out, err)
+		}
+		return nil
+	})
+	t.Logf("helm upgrade to instances=pods until a pool pod served /hello: %v", time.Since(upgraded).Round(time.Millisecond))
+}
+
+// getOK GETs url until it answers 200, for up to 60s, and returns the body.
+func getOK(t *testing.T, url string) string {
+	t.Helper()
+	hc := &http.Client{Timeout: 30 * time.Second}
+	var last string
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		resp, err := hc.Get(url)
+		if err != nil {
+			last = err.Error()
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			return string(body)
+		}
+		last = fmt.Sprintf("%s: %s", resp.Status, body)
+	}
+	t.Fatalf("GET %s: got %s, want 200 within 60s", url, last)
+	return ""
 }
