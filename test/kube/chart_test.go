@@ -31,6 +31,13 @@ func TestChartRuns(t *testing.T) {
 	const ns, image, pyImage = "lantern-chart", "lantern/lanternd:test", "lantern/python-env:test"
 	chart := filepath.Join("charts", "lantern")
 	dir := t.TempDir()
+	// The chart's pods run as a user of their own (runAsUser 65532): their
+	// folders under dir must be reachable.
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	c, err := kubeenv.Start(filepath.Join(dir, "cluster"))
 	if err != nil {
 		t.Fatal(err)
@@ -86,6 +93,18 @@ func TestChartRuns(t *testing.T) {
 			"-o", "jsonpath={.items[0].spec.serviceAccountName} {.items[0].spec.volumes[*].projected.sources[*].serviceAccountToken.path}")
 		if err != nil || out != "t-"+role+" token" {
 			t.Errorf("the %s pod: got %q, %v; want ServiceAccount t-%s and a projected token", role, out, err, role)
+		}
+	}
+
+	// As the chart's securityContext says: not root.
+	for _, role := range []string{"controller", "poolmgr", "router", "logger"} {
+		out, err := c.Kubectl(ctx, "", "get", "pods", "-n", ns, "-l", "app.kubernetes.io/component="+role, "-o", "jsonpath={.items[0].metadata.name}")
+		if err != nil {
+			t.Fatal(err)
+		}
+		pid := node.PIDs(ns, out)[role]
+		if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err != nil || !strings.Contains(string(st), "\nUid:\t65532\t65532\t65532\t65532\n") {
+			t.Errorf("the %s container (pid %d): want it running as uid 65532; /proc status: %v\n%s", role, pid, err, st)
 		}
 	}
 

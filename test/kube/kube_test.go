@@ -42,6 +42,10 @@ func run(m *testing.M) int {
 	if os.Getenv("LANTERN_E2E_KEEP") == "" {
 		defer os.RemoveAll(dir)
 	}
+	// The chart's pods run the binaries as a user of their own (65532).
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return fail(err)
+	}
 	binDir = filepath.Join(dir, "bin")
 	built := make(chan error, 1)
 	go func() { built <- testenv.BuildBinaries(binDir, os.Getenv("LANTERN_E2E_RACE") != "0") }()

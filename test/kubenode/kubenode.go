@@ -19,7 +19,10 @@
 // and _PORT pointing at the API server; pods with no node bound to this
 // one; each ClusterIP Service on a loopback address of its own with a TCP
 // proxy to its ready endpoints (services.go). HTTP readiness probes decide
-// when a container is ready (probe.go); liveness probes are not run.
+// when a container is ready (probe.go); liveness probes are not run. A
+// container runs as its securityContext's runAsUser, runAsGroup and
+// fsGroup (which owns the pod's emptyDir volumes), and is started again
+// as its pod's restartPolicy says.
 //
 // It stands in for a kubelet and a container runtime on a machine that has
 // neither, so that the platform's pods run for real against a real API
@@ -35,6 +38,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -362,13 +366,35 @@ func (p *provider) start(obj *corev1.Pod, ip string, c corev1.Container, vols *p
 	for _, a := range append(append(append([]string{}, argv[1:]...), c.Command...), c.Args...) {
 		args = append(args, rewrite.Replace(expand(a, env.vars)))
 	}
+	user, err := userOf(obj, c)
+	if err != nil {
+		return nil, err
+	}
+	if user != nil {
+		if err := os.Chown(dir, int(user.Uid), int(user.Gid)); err != nil {
+			return nil, err
+		}
+	}
 	cmd := exec.Command(argv[0], args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: user}
 	if len(binds) > 0 {
 		// A mount namespace of its own (Go makes / private in it first),
-		// where a shell bind-mounts the volumes and execs the container's
-		// command: the same process.
-		cmd = exec.Command("/bin/sh", append(append(append([]string{"-c", mountScript, "mountns"}, binds...), "--", argv[0]), args...)...)
+		// where a shell bind-mounts the volumes, as root, and execs the
+		// container's command (through setpriv when it runs as another
+		// user): the same process.
+		if user != nil {
+			groups := []string{"--clear-groups"}
+			if len(user.Groups) > 0 {
+				var ids []string
+				for _, g := range user.Groups {
+					ids = append(ids, strconv.Itoa(int(g)))
+				}
+				groups = []string{"--groups", strings.Join(ids, ",")}
+			}
+			argv = append(append([]string{"setpriv", "--reuid", strconv.Itoa(int(user.Uid)), "--regid", strconv.Itoa(int(user.Gid))}, groups...),
+				append([]string{"--"}, argv...)...)
+		}
+		cmd = exec.Command("/bin/sh", append(append(append([]string{"-c", mountScript, "mountns"}, binds...), "--", argv[0]), append(argv[1:], args...)...)...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Unshareflags: syscall.CLONE_NEWNS}
 	}
 	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, log, log
@@ -377,6 +403,50 @@ func (p *provider) start(obj *corev1.Pod, ip string, c corev1.Container, vols *p
 		return nil, fmt.Errorf("container %s: %w", c.Name, err)
 	}
 	return &container{cmd: cmd, started: time.Now(), exited: make(chan struct{}), ready: c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil}, nil
+}
+
+// userOf is the user a container runs as, from its securityContext and its
+// pod's: runAsUser, runAsGroup (else 0, as for an image whose numeric user
+// has no group), fsGroup and supplementalGroups; nil (the node's own user)
+// when no runAsUser is set. runAsNonRoot refuses root, and a pod with no
+// runAsUser: the images here have no user of their own.
+func userOf(obj *corev1.Pod, c corev1.Container) (*syscall.Credential, error) {
+	var uid, gid *int64
+	nonRoot := false
+	if ps := obj.Spec.SecurityContext; ps != nil {
+		uid, gid = ps.RunAsUser, ps.RunAsGroup
+		nonRoot = ps.RunAsNonRoot != nil && *ps.RunAsNonRoot
+	}
+	if cs := c.SecurityContext; cs != nil {
+		if cs.RunAsUser != nil {
+			uid = cs.RunAsUser
+		}
+		if cs.RunAsGroup != nil {
+			gid = cs.RunAsGroup
+		}
+		if cs.RunAsNonRoot != nil {
+			nonRoot = *cs.RunAsNonRoot
+		}
+	}
+	if nonRoot && (uid == nil || *uid == 0) {
+		return nil, fmt.Errorf("container %s has runAsNonRoot and would run as root (runAsUser %v)", c.Name, uid)
+	}
+	if uid == nil {
+		return nil, nil
+	}
+	cred := &syscall.Credential{Uid: uint32(*uid)}
+	if gid != nil {
+		cred.Gid = uint32(*gid)
+	}
+	if ps := obj.Spec.SecurityContext; ps != nil {
+		if ps.FSGroup != nil {
+			cred.Groups = append(cred.Groups, uint32(*ps.FSGroup))
+		}
+		for _, g := range ps.SupplementalGroups {
+			cred.Groups = append(cred.Groups, uint32(g))
+		}
+	}
+	return cred, nil
 }
 
 // mountScript's arguments: host path, mount path, ro|rw, ..., --, command.

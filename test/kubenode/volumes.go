@@ -42,6 +42,16 @@ func (p *provider) volumes(ctx context.Context, obj *corev1.Pod) (*podVolumes, e
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, err
 		}
+		// fsGroup owns the pod's volumes, and what is made in an
+		// emptyDir keeps its group (setgid).
+		if sc := obj.Spec.SecurityContext; sc != nil && sc.FSGroup != nil && vol.EmptyDir != nil {
+			if err := os.Chown(dir, 0, int(*sc.FSGroup)); err != nil {
+				return nil, err
+			}
+			if err := os.Chmod(dir, 0o2775); err != nil {
+				return nil, err
+			}
+		}
 		if vol.Projected != nil && p.opts.Projected {
 			if err := p.project(ctx, obj, vol.Projected, dir); err != nil {
 				return nil, fmt.Errorf("volume %s: %w", vol.Name, err)
