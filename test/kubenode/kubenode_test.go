@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/lantern-faas/lantern/test/kubeenv"
@@ -102,6 +103,33 @@ func TestNode(t *testing.T) {
 		t.Fatalf("pod web2 after its process was killed: got %+v, want a terminated container with a non-zero exit code", cs)
 	}
 
+	// restartPolicy Always: a process that dies is started again, and the
+	// readiness probe makes the pod Ready once it serves.
+	always := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "web3", Namespace: "default"},
+		Spec: corev1.PodSpec{NodeName: "node-a", RestartPolicy: corev1.RestartPolicyAlways, Containers: []corev1.Container{{
+			Name: "main", Image: "test/http", Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
+			ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/", Port: intstr.FromString("http")}}},
+		}}},
+	}
+	if _, err := cs.CoreV1().Pods("default").Create(ctx, always, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cs.CoreV1().Pods("default").Delete(context.Background(), "web3", metav1.DeleteOptions{}) })
+	waitPod(t, cs, "web3", podReady)
+	pid = n.PIDs("default", "web3")["main"]
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	restarted := waitPod(t, cs, "web3", func(p *corev1.Pod) bool {
+		return len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].RestartCount == 1 && podReady(p)
+	})
+	if st := restarted.Status.ContainerStatuses[0]; restarted.Status.Phase != corev1.PodRunning || st.LastTerminationState.Terminated == nil ||
+		st.LastTerminationState.Terminated.ExitCode != 137 || n.PIDs("default", "web3")["main"] == pid {
+		t.Fatalf("pod web3 after its process was killed: got phase %s, %+v; want Running again with a new process, the last run ended with 137",
+			restarted.Status.Phase, st)
+	}
+
 	// Deleting a pod stops its process and the pod goes away.
 	pid = n.PIDs("default", "web")["main"]
 	if err := cs.CoreV1().Pods("default").Delete(ctx, "web", metav1.DeleteOptions{}); err != nil {
@@ -134,6 +162,15 @@ func TestNode(t *testing.T) {
 	if _, err := cs.CoreV1().Nodes().Get(ctx, "node-a", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Fatalf("Node after Stop: got %v, want not found", err)
 	}
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+			return true
+		}
+	}
+	return false
 }
 
 func nodeReady(n *corev1.Node) bool {
