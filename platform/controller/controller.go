@@ -339,11 +339,25 @@ func (k *kind[T, P]) delete(ctx echo.Context) error {
 // decode turns a record into a typed object with its resource version.
 func decode[T any, P object[T]](r store.Record) (P, error) {
 	var obj P = new(T)
+	return obj, decodeInto(r, obj)
+}
+
+// decodeAny decodes a stored record of any kind.
+func decodeAny(r store.Record) (api.Object, error) {
+	obj, ok := api.NewObject(r.Key.Kind)
+	if !ok {
+		return nil, fmt.Errorf("unknown kind %q", r.Key.Kind)
+	}
+	return obj, decodeInto(r, obj)
+}
+
+// decodeInto decodes r into obj and sets its resource version.
+func decodeInto(r store.Record, obj api.Object) error {
 	if err := json.Unmarshal(r.Value, obj); err != nil {
-		return nil, fmt.Errorf("decode stored %s %s/%s: %w", r.Key.Kind, r.Key.Namespace, r.Key.Name, err)
+		return fmt.Errorf("decode stored %s %s/%s: %w", r.Key.Kind, r.Key.Namespace, r.Key.Name, err)
 	}
 	obj.GetMetadata().ResourceVersion = strconv.FormatUint(r.ResourceVersion, 10)
-	return obj, nil
+	return nil
 }
 
 func writeJSON(w http.ResponseWriter, v any) error {
