@@ -18,11 +18,7 @@ type Informer struct {
 	logger *slog.Logger
 
 	mu       sync.RWMutex
-	envs     map[NamespacedName]*api.Environment
-	fns      map[NamespacedName]*api.Function
-	triggers map[NamespacedName]*api.HTTPTrigger
-	timers   map[NamespacedName]*api.TimeTrigger
-	mqts     map[NamespacedName]*api.MessageQueueTrigger
+	objs     map[string]map[NamespacedName]api.Object // by kind
 	handlers []func(Change)
 	synced   chan struct{}
 	once     sync.Once
@@ -42,12 +38,11 @@ func NewInformer(c *Controller, logger *slog.Logger) *Informer {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Informer{
-		c: c, logger: logger, synced: make(chan struct{}),
-		envs: map[NamespacedName]*api.Environment{}, fns: map[NamespacedName]*api.Function{},
-		triggers: map[NamespacedName]*api.HTTPTrigger{}, timers: map[NamespacedName]*api.TimeTrigger{},
-		mqts: map[NamespacedName]*api.MessageQueueTrigger{},
+	i := &Informer{c: c, logger: logger, synced: make(chan struct{}), objs: map[string]map[NamespacedName]api.Object{}}
+	for _, kind := range api.Kinds {
+		i.objs[kind] = map[NamespacedName]api.Object{}
 	}
+	return i
 }
 
 // OnChange registers a handler, called in order, from one goroutine, after
@@ -112,19 +107,8 @@ func (i *Informer) watchOnce(ctx context.Context) error {
 }
 
 func decodeObject(ev api.Event) (api.Object, NamespacedName, bool) {
-	var obj api.Object
-	switch ev.Kind {
-	case api.KindEnvironment:
-		obj = &api.Environment{}
-	case api.KindFunction:
-		obj = &api.Function{}
-	case api.KindHTTPTrigger:
-		obj = &api.HTTPTrigger{}
-	case api.KindTimeTrigger:
-		obj = &api.TimeTrigger{}
-	case api.KindMessageQueueTrigger:
-		obj = &api.MessageQueueTrigger{}
-	default:
+	obj, ok := api.NewObject(ev.Kind)
+	if !ok {
 		return nil, NamespacedName{}, false
 	}
 	if err := json.Unmarshal(ev.Object, obj); err != nil {
@@ -149,7 +133,7 @@ func (i *Informer) resync(events []api.Event) {
 		i.set(ev.Kind, key, obj)
 	}
 	// Objects deleted while disconnected.
-	for _, kind := range []string{api.KindEnvironment, api.KindFunction, api.KindHTTPTrigger, api.KindTimeTrigger, api.KindMessageQueueTrigger} {
+	for _, kind := range api.Kinds {
 		for _, key := range i.keys(kind) {
 			if !seen[kind][key] {
 				i.set(kind, key, nil)
@@ -174,18 +158,12 @@ func (i *Informer) apply(ev api.Event) {
 // changed.
 func (i *Informer) set(kind string, key NamespacedName, obj api.Object) {
 	i.mu.Lock()
-	var old api.Object
-	switch kind {
-	case api.KindEnvironment:
-		old = swap(i.envs, key, obj)
-	case api.KindFunction:
-		old = swap(i.fns, key, obj)
-	case api.KindHTTPTrigger:
-		old = swap(i.triggers, key, obj)
-	case api.KindTimeTrigger:
-		old = swap(i.timers, key, obj)
-	case api.KindMessageQueueTrigger:
-		old = swap(i.mqts, key, obj)
+	m := i.objs[kind]
+	old := m[key]
+	if obj == nil {
+		delete(m, key)
+	} else {
+		m[key] = obj
 	}
 	i.mu.Unlock()
 	if old == nil && obj == nil {
@@ -199,103 +177,59 @@ func (i *Informer) set(kind string, key NamespacedName, obj api.Object) {
 	}
 }
 
-// swap sets m[key] to obj (deleting for nil) and returns the old value.
-func swap[T any](m map[NamespacedName]*T, key NamespacedName, obj api.Object) api.Object {
-	old, had := m[key]
-	if obj == nil {
-		delete(m, key)
-	} else {
-		m[key] = any(obj).(*T)
-	}
-	if !had {
-		return nil
-	}
-	return any(old).(api.Object)
-}
-
 func (i *Informer) keys(kind string) []NamespacedName {
 	i.mu.RLock()
 	defer i.mu.RUnlock()
-	var out []NamespacedName
-	switch kind {
-	case api.KindEnvironment:
-		for k := range i.envs {
-			out = append(out, k)
-		}
-	case api.KindFunction:
-		for k := range i.fns {
-			out = append(out, k)
-		}
-	case api.KindHTTPTrigger:
-		for k := range i.triggers {
-			out = append(out, k)
-		}
-	case api.KindTimeTrigger:
-		for k := range i.timers {
-			out = append(out, k)
-		}
-	case api.KindMessageQueueTrigger:
-		for k := range i.mqts {
-			out = append(out, k)
-		}
+	out := make([]NamespacedName, 0, len(i.objs[kind]))
+	for k := range i.objs[kind] {
+		out = append(out, k)
+	}
+	return out
+}
+
+// get returns an object of kind, or nil.
+func get[P api.Object](i *Informer, kind, ns, name string) P {
+	i.mu.RLock()
+	defer i.mu.RUnlock()
+	obj, _ := i.objs[kind][NamespacedName{ns, name}].(P)
+	return obj
+}
+
+// list returns every object of kind.
+func list[P api.Object](i *Informer, kind string) []P {
+	i.mu.RLock()
+	defer i.mu.RUnlock()
+	out := make([]P, 0, len(i.objs[kind]))
+	for _, obj := range i.objs[kind] {
+		out = append(out, obj.(P))
 	}
 	return out
 }
 
 // Environment returns an environment, or nil. Callers must not modify it.
 func (i *Informer) Environment(ns, name string) *api.Environment {
-	i.mu.RLock()
-	defer i.mu.RUnlock()
-	return i.envs[NamespacedName{ns, name}]
+	return get[*api.Environment](i, api.KindEnvironment, ns, name)
 }
 
 // Function returns a function, or nil. Callers must not modify it.
 func (i *Informer) Function(ns, name string) *api.Function {
-	i.mu.RLock()
-	defer i.mu.RUnlock()
-	return i.fns[NamespacedName{ns, name}]
+	return get[*api.Function](i, api.KindFunction, ns, name)
 }
 
 // Functions returns every function.
-func (i *Informer) Functions() []*api.Function {
-	i.mu.RLock()
-	defer i.mu.RUnlock()
-	out := make([]*api.Function, 0, len(i.fns))
-	for _, f := range i.fns {
-		out = append(out, f)
-	}
-	return out
-}
+func (i *Informer) Functions() []*api.Function { return list[*api.Function](i, api.KindFunction) }
 
 // HTTPTriggers returns every HTTP trigger.
 func (i *Informer) HTTPTriggers() []*api.HTTPTrigger {
-	i.mu.RLock()
-	defer i.mu.RUnlock()
-	out := make([]*api.HTTPTrigger, 0, len(i.triggers))
-	for _, t := range i.triggers {
-		out = append(out, t)
-	}
-	return out
+	return list[*api.HTTPTrigger](i, api.KindHTTPTrigger)
 }
 
 // TimeTriggers returns every timer.
 func (i *Informer) TimeTriggers() []*api.TimeTrigger {
-	i.mu.RLock()
-	defer i.mu.RUnlock()
-	out := make([]*api.TimeTrigger, 0, len(i.timers))
-	for _, t := range i.timers {
-		out = append(out, t)
-	}
-	return out
+	return list[*api.TimeTrigger](i, api.KindTimeTrigger)
 }
 
 // MessageQueueTriggers returns every message queue trigger.
 func (i *Informer) MessageQueueTriggers() []*api.MessageQueueTrigger {
-	i.mu.RLock()
-	defer i.mu.RUnlock()
-	out := make([]*api.MessageQueueTrigger, 0, len(i.mqts))
-	for _, t := range i.mqts {
-		out = append(out, t)
-	}
-	return out
+	return list[*api.MessageQueueTrigger](i, api.KindMessageQueueTrigger)
 }

@@ -19,8 +19,8 @@ import (
 	"github.com/lantern-faas/lantern/platform/store"
 )
 
-// admitFunction checks the environment exists and stores the code package.
-func (c *Controller) admitFunction(ctx context.Context, obj, old api.Object) error {
+// environmentExists checks the environment a function names exists.
+func (c *Controller) environmentExists(ctx context.Context, obj api.Object) error {
 	fn := obj.(*api.Function)
 	ns := fn.Metadata.Namespace
 	if _, err := c.store.Get(ctx, store.Key{Kind: api.KindEnvironment, Namespace: ns, Name: fn.Spec.Environment}); err != nil {
@@ -31,6 +31,13 @@ func (c *Controller) admitFunction(ctx context.Context, obj, old api.Object) err
 		}
 		return err
 	}
+	return nil
+}
+
+// admitFunction stores the code package of a function the REST API writes
+// (its environment was checked before).
+func (c *Controller) admitFunction(ctx context.Context, obj, old api.Object) error {
+	fn := obj.(*api.Function)
 	code := fn.Code
 	fn.Code = nil
 	if code == nil {
@@ -90,8 +97,8 @@ func checkZip(data []byte) error {
 	return nil
 }
 
-// admitTrigger checks the function a trigger calls exists.
-func (c *Controller) admitTrigger(ctx context.Context, obj, _ api.Object) error {
+// functionExists checks the function a trigger calls exists.
+func (c *Controller) functionExists(ctx context.Context, obj api.Object) error {
 	ns, name := obj.GetMetadata().Namespace, functionOf(obj)
 	if _, err := c.store.Get(ctx, store.Key{Kind: api.KindFunction, Namespace: ns, Name: name}); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
@@ -104,14 +111,14 @@ func (c *Controller) admitTrigger(ctx context.Context, obj, _ api.Object) error 
 	return nil
 }
 
-// admitTimer checks the cron expression with the timer's own parser, then
+// checkTimer checks the cron expression with the timer's own parser, then
 // the function.
-func (c *Controller) admitTimer(ctx context.Context, obj, old api.Object) error {
+func (c *Controller) checkTimer(ctx context.Context, obj api.Object) error {
 	t := obj.(*api.TimeTrigger)
 	if _, err := schedule.Parse(t.Spec.Cron); err != nil {
 		return &api.ValidationError{Field: "spec.cron", Message: err.Error()}
 	}
-	return c.admitTrigger(ctx, obj, old)
+	return c.functionExists(ctx, obj)
 }
 
 // functionOf returns the name of the function a trigger calls.

@@ -44,6 +44,8 @@ type Controller struct {
 	metrics    *metrics
 	logs       logs.Reader
 	logsProxy  http.Handler
+	// kinds are the rules of each kind, by kind name, for Review.
+	kinds map[string]reviewer
 }
 
 // ColdStartSource returns a function's recent cold starts; the poolmgr (in
@@ -107,18 +109,22 @@ func (c *Controller) routes() *echo.Echo {
 	envs := &kind[api.Environment, *api.Environment]{c: c, name: api.KindEnvironment, resource: "environments",
 		beforeDelete: c.environmentInUse}
 	fns := &kind[api.Function, *api.Function]{c: c, name: api.KindFunction, resource: "functions",
-		admit: c.admitFunction, beforeDelete: c.functionInUse, afterDelete: c.functionDeleted, afterWrite: c.functionWritten}
+		check: c.environmentExists, admit: c.admitFunction, beforeDelete: c.functionInUse,
+		afterDelete: c.functionDeleted, afterWrite: c.functionWritten}
 	trs := &kind[api.HTTPTrigger, *api.HTTPTrigger]{c: c, name: api.KindHTTPTrigger, resource: "httptriggers",
-		admit: c.admitTrigger}
+		check: c.functionExists}
 	timers := &kind[api.TimeTrigger, *api.TimeTrigger]{c: c, name: api.KindTimeTrigger, resource: "timetriggers",
-		admit: c.admitTimer}
+		check: c.checkTimer}
 	mqts := &kind[api.MessageQueueTrigger, *api.MessageQueueTrigger]{c: c, name: api.KindMessageQueueTrigger,
-		resource: "messagequeuetriggers", admit: c.admitTrigger}
-	envs.register(e)
-	fns.register(e)
-	trs.register(e)
-	timers.register(e)
-	mqts.register(e)
+		resource: "messagequeuetriggers", check: c.functionExists}
+	c.kinds = map[string]reviewer{}
+	for _, k := range []interface {
+		reviewer
+		register(*echo.Echo)
+	}{envs, fns, trs, timers, mqts} {
+		k.register(e)
+		c.kinds[k.kindName()] = k
+	}
 	e.GET("/v1/namespaces/:ns/functions/:name/package", c.getPackage)
 	e.GET("/v1/namespaces/:ns/functions/:name/coldstarts", c.getColdStarts)
 	e.GET("/v1/namespaces/:ns/functions/:name/logs", c.getLogs)
@@ -138,10 +144,16 @@ type kind[T any, P object[T]] struct {
 	c        *Controller
 	name     string
 	resource string
-	// admit, if set, checks an object against the rest of the state before
-	// it is written, and may complete it; old is nil on create.
+	// check, if set, checks a valid object against the rest of the state
+	// (the objects it refers to) without changing anything. The REST API
+	// runs it before each write, the admission webhook (Review) before
+	// writes made with kubectl.
+	check func(ctx context.Context, obj api.Object) error
+	// admit, if set, completes an object the REST API is about to write
+	// (it stores a function's code); old is nil on create.
 	admit func(ctx context.Context, obj, old api.Object) error
-	// beforeDelete returns an error if the object must not be deleted.
+	// beforeDelete returns an error if the object must not be deleted; the
+	// REST API and Review run it.
 	beforeDelete func(ctx context.Context, obj api.Object) error
 	afterDelete  func(ctx context.Context, obj api.Object)
 	// afterWrite runs after a create or update, with what was replaced:
@@ -236,6 +248,9 @@ func (k *kind[T, P]) create(ctx echo.Context) error {
 	if err := obj.Validate(); err != nil {
 		return err
 	}
+	if err := k.checkRefs(rctx, obj); err != nil {
+		return err
+	}
 	if k.admit != nil {
 		if err := k.admit(rctx, obj, nil); err != nil {
 			return err
@@ -286,6 +301,9 @@ func (k *kind[T, P]) update(ctx echo.Context) error {
 		if ifVersion, err = strconv.ParseUint(m.ResourceVersion, 10, 64); err != nil {
 			return &api.ValidationError{Field: "metadata.resourceVersion", Message: fmt.Sprintf("%q is not a version", m.ResourceVersion)}
 		}
+	}
+	if err := k.checkRefs(rctx, obj); err != nil {
+		return err
 	}
 	if k.admit != nil {
 		if err := k.admit(rctx, obj, old); err != nil {
@@ -339,11 +357,25 @@ func (k *kind[T, P]) delete(ctx echo.Context) error {
 // decode turns a record into a typed object with its resource version.
 func decode[T any, P object[T]](r store.Record) (P, error) {
 	var obj P = new(T)
+	return obj, decodeInto(r, obj)
+}
+
+// decodeAny decodes a stored record of any kind.
+func decodeAny(r store.Record) (api.Object, error) {
+	obj, ok := api.NewObject(r.Key.Kind)
+	if !ok {
+		return nil, fmt.Errorf("unknown kind %q", r.Key.Kind)
+	}
+	return obj, decodeInto(r, obj)
+}
+
+// decodeInto decodes r into obj and sets its resource version.
+func decodeInto(r store.Record, obj api.Object) error {
 	if err := json.Unmarshal(r.Value, obj); err != nil {
-		return nil, fmt.Errorf("decode stored %s %s/%s: %w", r.Key.Kind, r.Key.Namespace, r.Key.Name, err)
+		return fmt.Errorf("decode stored %s %s/%s: %w", r.Key.Kind, r.Key.Namespace, r.Key.Name, err)
 	}
 	obj.GetMetadata().ResourceVersion = strconv.FormatUint(r.ResourceVersion, 10)
-	return obj, nil
+	return nil
 }
 
 func writeJSON(w http.ResponseWriter, v any) error {

@@ -24,6 +24,7 @@ type testServer struct {
 	srv    *httptest.Server
 	store  *boltstore.Store
 	path   string // the store's file
+	ctrl   *controller.Controller
 }
 
 // newTestServer starts a controller with cfg over a fresh store.
@@ -40,8 +41,9 @@ func openTestServer(t *testing.T, cfg controller.Config, path string) *testServe
 	if err != nil {
 		t.Fatalf("boltstore.Open(%s): got %v, want nil", path, err)
 	}
-	srv := httptest.NewServer(controller.New(cfg, st, nil).Handler())
-	ts := &testServer{URL: srv.URL, Client: client.NewController(srv.URL, nil), srv: srv, store: st, path: path}
+	ctrl := controller.New(cfg, st, nil)
+	srv := httptest.NewServer(ctrl.Handler())
+	ts := &testServer{URL: srv.URL, Client: client.NewController(srv.URL, nil), srv: srv, store: st, path: path, ctrl: ctrl}
 	t.Cleanup(ts.Close)
 	return ts
 }

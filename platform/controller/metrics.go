@@ -65,7 +65,7 @@ func (o *objectCollector) Describe(ch chan<- *prometheus.Desc) { ch <- objectsDe
 func (o *objectCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	for _, kind := range []string{api.KindEnvironment, api.KindFunction, api.KindHTTPTrigger} {
+	for _, kind := range api.Kinds {
 		recs, err := o.c.store.List(ctx, kind, "")
 		if err != nil {
 			continue

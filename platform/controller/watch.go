@@ -60,22 +60,7 @@ func (c *Controller) watch(ctx echo.Context) error {
 
 // toEvent wraps a record, with its resource version set, in an event.
 func toEvent(t api.EventType, r store.Record) (api.Event, error) {
-	var obj any
-	var err error
-	switch r.Key.Kind {
-	case api.KindEnvironment:
-		obj, err = decode[api.Environment](r)
-	case api.KindFunction:
-		obj, err = decode[api.Function](r)
-	case api.KindHTTPTrigger:
-		obj, err = decode[api.HTTPTrigger](r)
-	case api.KindTimeTrigger:
-		obj, err = decode[api.TimeTrigger](r)
-	case api.KindMessageQueueTrigger:
-		obj, err = decode[api.MessageQueueTrigger](r)
-	default:
-		return api.Event{}, fmt.Errorf("unknown kind %q", r.Key.Kind)
-	}
+	obj, err := decodeAny(r)
 	if err != nil {
 		return api.Event{}, err
 	}

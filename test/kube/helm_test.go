@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lantern-faas/lantern/test/kubeenv"
 	"github.com/lantern-faas/lantern/test/testenv"
 )
 
@@ -58,11 +59,21 @@ func TestHelmChart(t *testing.T) {
 	if _, err := kubectl(t, "", "create", "namespace", ns); err != nil {
 		t.Fatal(err)
 	}
+	caPEM, err := kubeenv.ServingCert(filepath.Join(t.TempDir(), "webhook"), "t-controller."+ns+".svc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile := filepath.Join(t.TempDir(), "ca.crt")
+	if err := os.WriteFile(caFile, caPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	variants := [][]string{
 		nil,
 		{"--set", "influxdb.enabled=true,logger.kind=DaemonSet,router.service.type=NodePort,router.service.nodePort=30080,controller.service.type=LoadBalancer"},
-		{"--set", "logger.enabled=false,dashboards.enabled=false,metrics.podAnnotations=false"},
+		{"--set", "logger.enabled=false,dashboards.enabled=false,metrics.podAnnotations=false,controller.webhook.enabled=false"},
 		{"--set", "poolmgr.instances=pods"},
+		{"--set", "controller.webhook.failurePolicy=Ignore,controller.webhook.timeoutSeconds=2,controller.webhook.tls.secretName=my-tls,controller.webhook.namespaceSelector.matchLabels.team=a",
+			"--set-file", "controller.webhook.tls.caBundle=" + caFile},
 	}
 	for i, v := range variants {
 		manifest, err := helm(t, "", append([]string{"template", "t", chart, "--include-crds", "--namespace", ns}, v...)...)
@@ -71,6 +82,16 @@ func TestHelmChart(t *testing.T) {
 		}
 		if out, err := kubectl(t, manifest, "apply", "--dry-run=server", "-n", ns, "-f", "-"); err != nil {
 			t.Fatalf("variant %d %v: kubectl apply --dry-run=server: %v\n%s", i, v, err, out)
+		}
+	}
+	// Webhook values that cannot work fail the render, naming the value.
+	for _, bad := range []struct{ set, want string }{
+		{"controller.webhook.failurePolicy=Never", "controller.webhook.failurePolicy=\"Never\": use Fail or Ignore"},
+		{"controller.webhook.timeoutSeconds=60", "controller.webhook.timeoutSeconds=60: the API server allows 1 to 30"},
+		{"controller.webhook.tls.secretName=my-tls", "controller.webhook.tls.caBundle is required with controller.webhook.tls.secretName"},
+	} {
+		if out, err := helm(t, "", "template", "t", chart, "--namespace", ns, "--set", bad.set); err == nil || !strings.Contains(out, bad.want) {
+			t.Errorf("helm template --set %s: got %v\n%s\nwant an error saying %q", bad.set, err, out, bad.want)
 		}
 	}
 	// The optional Prometheus Operator objects render with the alert rules.
@@ -92,12 +113,13 @@ func TestHelmChart(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	out, err = kubectl(t, "", "get", "deployments,services,serviceaccounts,configmaps", "-n", ns, "-o", "name")
+	out, err = kubectl(t, "", "get", "deployments,services,serviceaccounts,configmaps,secrets,validatingwebhookconfigurations", "-n", ns, "-o", "name")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"deployment.apps/t-controller", "deployment.apps/t-poolmgr", "deployment.apps/t-router", "deployment.apps/t-logger",
-		"service/t-router", "serviceaccount/t-controller", "configmap/t-dashboards"} {
+		"service/t-router", "serviceaccount/t-controller", "configmap/t-dashboards", "secret/t-controller-webhook-tls",
+		"validatingwebhookconfiguration.admissionregistration.k8s.io/t-webhook"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("after helm install: want %s among\n%s", want, out)
 		}
@@ -134,6 +156,8 @@ func TestHelmChart(t *testing.T) {
 			t.Errorf("can %s %s %s: got %q, want %q", c.as, c.verb, c.resource, got, c.want)
 		}
 	}
+
+	checkChartWebhook(t, ns, chart)
 
 	// The controller works with exactly the chart's RBAC.
 	token, err := cluster.Kubectl(t.Context(), "", "create", "token", "t-controller", "-n", ns)
@@ -176,4 +200,49 @@ func TestHelmChart(t *testing.T) {
 	}
 	run("fn", "delete", "--name", "rbac-fn")
 	run("env", "delete", "--name", "rbac-env")
+}
+
+// checkChartWebhook checks the webhook the chart installed: its
+// configuration trusts the CA of the generated Secret, an upgrade keeps
+// that CA, the controller Service exposes the webhook port, and the API
+// server asks it (here it fails closed, naming it: the test API server has
+// no pods behind the Service). It then removes the configuration, so that
+// the rest of the test can write Lantern's objects.
+func checkChartWebhook(t *testing.T, ns, chart string) {
+	t.Helper()
+	get := func(args ...string) string {
+		t.Helper()
+		out, err := cluster.Kubectl(t.Context(), "", args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	ca := get("get", "secret", "t-controller-webhook-tls", "-n", ns, "-o", "jsonpath={.data.ca\\.crt}")
+	bundle := get("get", "validatingwebhookconfiguration", "t-webhook", "-o", "jsonpath={.webhooks[0].clientConfig.caBundle}")
+	if ca == "" || bundle != ca {
+		t.Errorf("webhook caBundle: got %.40q..., want the generated Secret's ca.crt %.40q...", bundle, ca)
+	}
+	if got := get("get", "validatingwebhookconfiguration", "t-webhook", "-o",
+		"jsonpath={.webhooks[0].failurePolicy} {.webhooks[0].sideEffects} {.webhooks[0].timeoutSeconds} {.webhooks[0].rules[0].apiGroups} {.webhooks[0].clientConfig.service.name}"); got != `Fail None 5 ["lantern.dev"] t-controller` {
+		t.Errorf("webhook: got %q, want failurePolicy Fail, sideEffects None, timeoutSeconds 5, only lantern.dev, the controller Service", got)
+	}
+	if got := get("get", "service", "t-controller", "-n", ns, "-o", `jsonpath={.spec.ports[?(@.name=="webhook")].port}`); got != "443" {
+		t.Errorf("controller Service webhook port: got %q, want 443", got)
+	}
+	if _, err := helm(t, "", "upgrade", "t", chart, "--namespace", ns); err != nil {
+		t.Fatal(err)
+	}
+	if after := get("get", "secret", "t-controller-webhook-tls", "-n", ns, "-o", "jsonpath={.data.ca\\.crt}"); after != ca {
+		t.Errorf("after helm upgrade the webhook CA changed: the running controller's certificate would no longer be trusted")
+	}
+	env := "apiVersion: lantern.dev/v1\nkind: Environment\nmetadata: {name: chart-webhook}\nspec: {runtime: python, poolsize: 0}\n"
+	out, err := kubectl(t, env, "apply", "--dry-run=server", "-f", "-")
+	// The test API server routes to a Service's endpoints
+	// (kubeenv: --enable-aggregator-routing), so the call never leaves
+	// the machine.
+	if err == nil || !strings.Contains(out, `failed calling webhook "validate.lantern.dev"`) || !strings.Contains(out, `no endpoints available for service "t-controller"`) {
+		t.Errorf("kubectl apply with the chart's webhook registered and no controller pod: got %v\n%s\nwant an error naming the webhook and its Service without endpoints", err, out)
+	}
+	get("delete", "validatingwebhookconfiguration", "t-webhook")
 }

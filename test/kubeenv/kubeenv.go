@@ -138,6 +138,11 @@ func (c *Cluster) startAPIServer() error {
 			"--etcd-servers="+c.etcdURL,
 			"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port="+port,
 			"--endpoint-reconciler-type=none",
+			// Webhooks and aggregated APIs behind a Service are reached
+			// through its endpoints, never by its DNS name: there is no
+			// cluster DNS here, and the machine's resolver answers for
+			// any name, so a Service name would leave the machine.
+			"--enable-aggregator-routing=true",
 			"--tls-cert-file="+filepath.Join(pki, "apiserver.crt"), "--tls-private-key-file="+filepath.Join(pki, "apiserver.key"),
 			"--cert-dir="+filepath.Join(c.Dir, "apiserver-certs"),
 			"--client-ca-file="+filepath.Join(pki, "ca.crt"),

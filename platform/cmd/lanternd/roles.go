@@ -80,7 +80,15 @@ func runAll(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 	ctrl := controller.New(controller.Config{MaxCodeBytes: o.maxCodeBytes}, st, logger.With("component", "controller"),
 		controller.WithRegisterer(tel.registerer()), controller.WithColdStarts(pm), controller.WithLogs(lst))
 
+	runWebhook, err := newWebhook(o, ctrl, logger, tel)
+	if err != nil {
+		return err
+	}
+
 	g, gctx := errgroup.WithContext(ctx)
+	if runWebhook != nil {
+		g.Go(func() error { return runWebhook(gctx) })
+	}
 	fwdAddr, runCollector, err := startCollector(gctx, o, orDefault(o.logsForwardAddr, "127.0.0.1:0"), lst, logger, tel)
 	if err != nil {
 		return err
@@ -149,8 +157,17 @@ func runController(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	runWebhook, err := newWebhook(o, ctrl, logger, tel)
+	if err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(cmd.Context())
+	if runWebhook != nil {
+		g.Go(func() error { return runWebhook(gctx) })
+	}
+	g.Go(func() error { return serve(gctx, ln, tel.withMetrics(ctrl.Handler()), logger) })
 	logger.Info("controller ready", "api", "http://"+ln.Addr().String())
-	return serve(cmd.Context(), ln, tel.withMetrics(ctrl.Handler()), logger)
+	return g.Wait()
 }
 
 func runPoolmgr(cmd *cobra.Command, o *options, logger *slog.Logger) error {

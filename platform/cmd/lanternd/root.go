@@ -67,6 +67,8 @@ type options struct {
 	fetcherImage     string
 	podNode          string
 	podControllerURL string
+	webhookAddr      string
+	webhookCertDir   string
 	fetcherAddr      string
 	codeDir          string
 	getenv           func(string) string
@@ -125,6 +127,8 @@ func newRootCommand(getenv func(string) string) *cobra.Command {
 	pf.StringVar(&o.fetcherImage, "fetcher-image", getenv("LANTERN_FETCHER_IMAGE"), "--instances=pods: image of the fetcher sidecar (lanternd)")
 	pf.StringVar(&o.podNode, "pod-node", getenv("LANTERN_POD_NODE"), "--instances=pods: put pool pods on this node (empty: the scheduler picks)")
 	pf.StringVar(&o.podControllerURL, "pod-controller-url", getenv("LANTERN_POD_CONTROLLER_URL"), "--instances=pods: the controller's URL as pods reach it (default --controller-url)")
+	pf.StringVar(&o.webhookAddr, "webhook-addr", getenv("LANTERN_WEBHOOK_ADDR"), "controller and all roles, --backend=kubernetes: serve the validating admission webhook (HTTPS, path /validate) on this address, so that kubectl is refused what the REST API refuses; empty: off")
+	pf.StringVar(&o.webhookCertDir, "webhook-cert-dir", getenv("LANTERN_WEBHOOK_CERT_DIR"), "--webhook-addr: folder with the webhook's tls.crt and tls.key (a kubernetes.io/tls Secret volume); read again when they change")
 	pf.StringVar(&o.fetcherAddr, "fetcher-addr", envOr(getenv, "LANTERN_FETCHER_ADDR", "127.0.0.1:8000"), "fetcher role: listen address")
 	pf.StringVar(&o.codeDir, "code-dir", envOr(getenv, "LANTERN_CODE_DIR", "/userfunc"), "fetcher role: the code folder it shares with the runtime container")
 	pf.IntVar(&o.procs, "procs", 0, "CPUs lanternd itself uses (GOMAXPROCS); 0: half of them, at least 1, leaving the rest to the function instances (the GOMAXPROCS variable wins)")

@@ -14,6 +14,9 @@
 // One client-go informer per kind feeds every watcher; nothing polls. Get
 // and List read the informers' cache. A write returns once its informer
 // has seen it, so a Watch, Get or List that follows a write includes it.
+// A Get the cache cannot answer asks the API server, so an object another
+// client (kubectl) has just written is found even before its informer
+// sees it; List only reads the cache.
 // A change that leaves the record's value as it was (a status write, a
 // field the codec does not read) moves the record's version but sends
 // watchers no event.

@@ -361,18 +361,34 @@ func (s *Store) Update(ctx context.Context, key store.Key, value []byte, ifVersi
 	}
 }
 
-// Get implements store.Store. It reads the informers' cache.
+// Get implements store.Store. It reads the informers' cache; a key the
+// cache does not hold is asked of the API server, so that an object
+// another client has just written (kubectl apply of an environment and
+// its function in one go) is found before its informer event arrives.
 func (s *Store) Get(ctx context.Context, key store.Key) (store.Record, error) {
 	if err := ctx.Err(); err != nil {
 		return store.Record{}, err
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	r, ok := s.records[key]
-	if !ok {
-		return store.Record{}, fmt.Errorf("%w: %s %s/%s", store.ErrNotFound, key.Kind, key.Namespace, key.Name)
+	s.mu.Unlock()
+	if ok {
+		return copyRecord(r), nil
 	}
-	return copyRecord(r), nil
+	notFound := fmt.Errorf("%w: %s %s/%s", store.ErrNotFound, key.Kind, key.Namespace, key.Name)
+	k, ok := s.kinds[key.Kind]
+	if !ok {
+		return store.Record{}, notFound
+	}
+	u, err := s.client(k, key.Namespace).Get(ctx, key.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return store.Record{}, notFound
+	}
+	if err != nil {
+		return store.Record{}, fmt.Errorf("get %s %s/%s: %w", k.Kind, key.Namespace, key.Name, err)
+	}
+	rec, _, err := s.record(k, u)
+	return rec, err
 }
 
 // List implements store.Store. It reads the informers' cache.

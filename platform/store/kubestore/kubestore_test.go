@@ -12,6 +12,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -292,6 +293,38 @@ spec: {environment: py, package: {filename: a.py, literal: YQ==}}
 	// An update with the version Get returned still works.
 	if _, err := s.Update(ctx, key, after.Value, after.ResourceVersion); err != nil {
 		t.Fatalf("Update with the version after the status write: %v", err)
+	}
+}
+
+// TestGetWrittenByOthers: an object another client has just created is
+// found by Get at once, before the informer has seen it (a webhook asked
+// about a function right after kubectl created its environment).
+func TestGetWrittenByOthers(t *testing.T) {
+	s := newStore(t, nil)
+	t.Cleanup(func() { s.Close() })
+	ctx := t.Context()
+	envs := dynamic.NewForConfigOrDie(cluster.Config).Resource(kubestore.EnvironmentsResource).Namespace("default")
+	for i := range 20 {
+		name := fmt.Sprintf("fresh-%d", i)
+		u := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "lantern.dev/v1", "kind": "Environment",
+			"metadata": map[string]any{"name": name},
+			"spec":     map[string]any{"runtime": "python"},
+		}}
+		if _, err := envs.Create(ctx, u, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		rec, err := s.Get(ctx, store.Key{Kind: api.KindEnvironment, Namespace: "default", Name: name})
+		if err != nil {
+			t.Fatalf("Get right after another client created %s: got %v, want the environment", name, err)
+		}
+		var env api.Environment
+		if err := json.Unmarshal(rec.Value, &env); err != nil || env.Spec.Runtime != "python" || rec.ResourceVersion == 0 {
+			t.Fatalf("Get of %s: got %s (version %d), %v; want runtime python and a version", name, rec.Value, rec.ResourceVersion, err)
+		}
+	}
+	if _, err := s.Get(ctx, store.Key{Kind: api.KindEnvironment, Namespace: "default", Name: "never-made"}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Get of a missing environment: got %v, want store.ErrNotFound", err)
 	}
 }
 
