@@ -24,7 +24,8 @@ import (
 // chart's Deployments run bin/lanternd as on a real cluster, each role with
 // its in-cluster config and the chart's RBAC. An environment, a function
 // and a route made with the lantern CLI through the controller's Service;
-// the function answers through the router's Service. Then a verb taken out
+// the function answers through the router's Service; the chart's webhook
+// refuses a bad object written with kubectl. Then a verb taken out
 // of the controller's Role: the CLI shows the API server's denial. Then
 // helm upgrade to poolmgr.instances=pods: a pool pod serves the function.
 func TestChartRuns(t *testing.T) {
@@ -57,7 +58,7 @@ func TestChartRuns(t *testing.T) {
 			pyImage: {"/usr/bin/python3", filepath.Join(root, "platform", "environments", "python", "server.py")},
 		},
 		ImageEnv:  map[string][]string{image: {"LANTERN_RUNTIMES_DIR=" + filepath.Join(root, "platform", "environments"), "GORACE=atexit_sleep_ms=0"}},
-		APIServer: strings.TrimPrefix(c.URL, "https://"), Projected: true, Services: true, Schedule: true,
+		APIServer: strings.TrimPrefix(c.URL, "https://"), MountVolumes: true, Services: true, Schedule: true,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -157,6 +158,14 @@ func TestChartRuns(t *testing.T) {
 		}
 		return nil
 	})
+
+	// The chart's admission webhook, served by the controller pod and
+	// reached by the API server through the Service's EndpointSlice.
+	_, err = c.Kubectl(ctx, "apiVersion: lantern.dev/v1\nkind: Function\nmetadata: {name: orphan}\nspec: {environment: nope, package: {filename: f.py, literal: ZGVm}}\n",
+		"apply", "-f", "-")
+	if want := `spec.environment: environment "nope" not found in namespace "default"`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("kubectl apply of a function naming a missing environment: got %v; want the webhook's refusal with %q", err, want)
+	}
 
 	// Least privilege, for real: without create on ConfigMaps the
 	// controller cannot keep a package, and says why.

@@ -13,10 +13,11 @@
 //
 // Opt-in (Options), what a kubelet, a scheduler and kube-proxy add:
 // projected volumes (the service-account token from the TokenRequest API
-// bound to the pod, the kube-root-ca.crt ConfigMap, the namespace)
-// bind-mounted at their mount paths, and with Services a pod /etc/hosts
-// naming them, in a mount namespace of the pod's own; KUBERNETES_SERVICE_HOST
-// and _PORT pointing at the API server; pods with no node bound to this
+// bound to the pod, the kube-root-ca.crt ConfigMap, the namespace), Secret
+// and ConfigMap volumes bind-mounted at their mount paths, and with
+// Services a pod /etc/hosts naming them, in a mount namespace of the pod's
+// own; KUBERNETES_SERVICE_HOST and _PORT pointing at the API server; pods
+// with no node bound to this
 // one; each ClusterIP Service on a loopback address of its own with a TCP
 // proxy to its ready endpoints (services.go). HTTP readiness probes decide
 // when a container is ready (probe.go); liveness probes are not run. A
@@ -81,10 +82,11 @@ type Options struct {
 	// EndpointSlices refuse loopback addresses, so a node whose pods back
 	// Services needs it.
 	PodNetwork string
-	// Projected makes projected volumes (the service-account token, the
-	// CA, the namespace) and bind-mounts them at their mount paths in a
-	// mount namespace of the pod; without it they are left out.
-	Projected bool
+	// MountVolumes makes projected volumes (the service-account token, the
+	// CA, the namespace), Secret and ConfigMap volumes, and bind-mounts
+	// them at their mount paths in a mount namespace of the pod; without
+	// it they are left out.
+	MountVolumes bool
 	// Services runs the service proxy: every ClusterIP Service gets an
 	// address of its own (127.78.<FirstIP>.n) that forwards each of its
 	// ports to its ready endpoints, and its names go into the pods'

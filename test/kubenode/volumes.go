@@ -19,14 +19,15 @@ type podVolumes struct {
 	// and environment of the containers that mount them.
 	emptyDirs map[string]string
 	// mounted are folders bind-mounted at their mount paths, in a mount
-	// namespace of the pod's containers (projected volumes).
+	// namespace of the pod's containers (projected, Secret and ConfigMap
+	// volumes).
 	mounted map[string]string
 	// hosts is the pod's /etc/hosts, when the node runs Services.
 	hosts string
 }
 
-// volumes makes a pod's emptyDir volumes, and projected ones with
-// Options.Projected; other kinds are left out.
+// volumes makes a pod's emptyDir volumes, and projected, Secret and
+// ConfigMap ones with Options.MountVolumes; other kinds are left out.
 func (p *provider) volumes(ctx context.Context, obj *corev1.Pod) (*podVolumes, error) {
 	v := &podVolumes{emptyDirs: map[string]string{}, mounted: map[string]string{}}
 	for _, vol := range obj.Spec.Volumes {
@@ -34,7 +35,7 @@ func (p *provider) volumes(ctx context.Context, obj *corev1.Pod) (*podVolumes, e
 		switch {
 		case vol.EmptyDir != nil:
 			v.emptyDirs[vol.Name] = dir
-		case vol.Projected != nil && p.opts.Projected:
+		case (vol.Projected != nil || vol.Secret != nil || vol.ConfigMap != nil) && p.opts.MountVolumes:
 			v.mounted[vol.Name] = dir
 		default:
 			continue
@@ -52,8 +53,17 @@ func (p *provider) volumes(ctx context.Context, obj *corev1.Pod) (*podVolumes, e
 				return nil, err
 			}
 		}
-		if vol.Projected != nil && p.opts.Projected {
-			if err := p.project(ctx, obj, vol.Projected, dir); err != nil {
+		if _, ok := v.mounted[vol.Name]; ok {
+			src := vol.Projected
+			switch {
+			case vol.Secret != nil:
+				src = &corev1.ProjectedVolumeSource{DefaultMode: vol.Secret.DefaultMode, Sources: []corev1.VolumeProjection{{Secret: &corev1.SecretProjection{
+					LocalObjectReference: corev1.LocalObjectReference{Name: vol.Secret.SecretName}, Items: vol.Secret.Items, Optional: vol.Secret.Optional}}}}
+			case vol.ConfigMap != nil:
+				src = &corev1.ProjectedVolumeSource{DefaultMode: vol.ConfigMap.DefaultMode, Sources: []corev1.VolumeProjection{{ConfigMap: &corev1.ConfigMapProjection{
+					LocalObjectReference: vol.ConfigMap.LocalObjectReference, Items: vol.ConfigMap.Items, Optional: vol.ConfigMap.Optional}}}}
+			}
+			if err := p.project(ctx, obj, src, dir); err != nil {
 				return nil, fmt.Errorf("volume %s: %w", vol.Name, err)
 			}
 		}
@@ -61,11 +71,13 @@ func (p *provider) volumes(ctx context.Context, obj *corev1.Pod) (*podVolumes, e
 	return v, nil
 }
 
-// project writes a projected volume's files, as the kubelet does: a
-// service-account token from the TokenRequest API, bound to the pod;
-// ConfigMap and Secret keys (waiting a while for a ConfigMap that is not
-// there yet, such as kube-root-ca.crt in a new namespace); downward API
-// fields. The token is not refreshed: tests end long before it expires.
+// project writes a projected volume's files (a Secret or ConfigMap volume
+// is one with a single source), as the kubelet does: a service-account
+// token from the TokenRequest API, bound to the pod; ConfigMap and Secret
+// keys (waiting a while for one that is not there yet, such as
+// kube-root-ca.crt in a new namespace); downward API fields. Neither the
+// token nor the keys are refreshed: tests end long before the token
+// expires.
 func (p *provider) project(ctx context.Context, obj *corev1.Pod, src *corev1.ProjectedVolumeSource, dir string) error {
 	mode := os.FileMode(0o644)
 	if src.DefaultMode != nil {
@@ -89,7 +101,7 @@ func (p *provider) project(ctx context.Context, obj *corev1.Pod, src *corev1.Pro
 				return err
 			}
 		case s.ConfigMap != nil:
-			cm, err := p.configMap(ctx, obj.Namespace, s.ConfigMap.Name, s.ConfigMap.Optional)
+			cm, err := waitFor(ctx, "configmap", obj.Namespace, s.ConfigMap.Name, s.ConfigMap.Optional, p.client.CoreV1().ConfigMaps(obj.Namespace).Get)
 			if err != nil {
 				return err
 			}
@@ -104,11 +116,8 @@ func (p *provider) project(ctx context.Context, obj *corev1.Pod, src *corev1.Pro
 				return fmt.Errorf("configmap %s: %w", s.ConfigMap.Name, err)
 			}
 		case s.Secret != nil:
-			sec, err := p.client.CoreV1().Secrets(obj.Namespace).Get(ctx, s.Secret.Name, metav1.GetOptions{})
+			sec, err := waitFor(ctx, "secret", obj.Namespace, s.Secret.Name, s.Secret.Optional, p.client.CoreV1().Secrets(obj.Namespace).Get)
 			if err != nil {
-				if apierrors.IsNotFound(err) && s.Secret.Optional != nil && *s.Secret.Optional {
-					continue
-				}
 				return err
 			}
 			if err := writeItems(write, sec.Data, s.Secret.Items); err != nil {
@@ -149,20 +158,21 @@ func (p *provider) token(ctx context.Context, obj *corev1.Pod, src *corev1.Servi
 	return tr.Status.Token, nil
 }
 
-// configMap gets a ConfigMap, waiting up to 30s for it to be made.
-func (p *provider) configMap(ctx context.Context, ns, name string, optional *bool) (*corev1.ConfigMap, error) {
+// waitFor gets a ConfigMap or Secret, waiting up to 30s for it to be made;
+// a missing optional one is empty.
+func waitFor[T any](ctx context.Context, kind, ns, name string, optional *bool, get func(context.Context, string, metav1.GetOptions) (*T, error)) (*T, error) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		cm, err := p.client.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
+		obj, err := get(ctx, name, metav1.GetOptions{})
 		switch {
 		case err == nil:
-			return cm, nil
+			return obj, nil
 		case !apierrors.IsNotFound(err):
 			return nil, err
 		case optional != nil && *optional:
-			return &corev1.ConfigMap{}, nil
+			return new(T), nil
 		case time.Now().After(deadline):
-			return nil, fmt.Errorf("configmap %s/%s not found within 30s (kube-root-ca.crt is kube-controller-manager's root-ca-certificate-publisher's work)", ns, name)
+			return nil, fmt.Errorf("%s %s/%s not found within 30s (kube-root-ca.crt is kube-controller-manager's root-ca-certificate-publisher's work)", kind, ns, name)
 		}
 		select {
 		case <-ctx.Done():
