@@ -84,8 +84,9 @@ type Options struct {
 	PodNetwork string
 	// MountVolumes makes projected volumes (the service-account token, the
 	// CA, the namespace), Secret and ConfigMap volumes, and bind-mounts
-	// them at their mount paths in a mount namespace of the pod; without
-	// it they are left out.
+	// them at their mount paths in a mount namespace of the pod (a mount
+	// path missing on the machine is made, as an empty folder); without it
+	// they are left out.
 	MountVolumes bool
 	// Services runs the service proxy: every ClusterIP Service gets an
 	// address of its own (127.78.<FirstIP>.n) that forwards each of its
