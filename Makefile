@@ -23,6 +23,7 @@ tools: setup ## Install and build the real backends the tests use (Prometheus, N
 	@[ -x /usr/sbin/nats-server ] || command -v nats-server >/dev/null || { echo "installing nats-server (Debian)"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nats-server >/dev/null; }
 	@bash test/tools/jaeger.sh
 	@bash test/tools/influxdb.sh
+	@command -v ip >/dev/null || { echo "installing iproute2 (Debian): the test node gives pods addresses with ip"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iproute2 >/dev/null; }
 	@command -v openssl >/dev/null || { echo "installing openssl (Debian)"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssl >/dev/null; }
 	@bash test/tools/kube.sh >/dev/null
 
