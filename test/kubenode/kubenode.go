@@ -8,6 +8,13 @@
 // is a folder of the pod, and its mount path is rewritten to that folder in
 // the args and environment of the containers that mount it.
 //
+// Each container's stdout and stderr are written as a kubelet keeps them,
+// in the CRI log format (logs/cri), to
+// <Options.PodLogsDir>/<namespace>_<pod>_<uid>/<container>/0.log, and
+// served from there to `kubectl logs`: the node serves the kubelet API
+// (HTTPS, a self-signed certificate) on 127.0.0.1 and registers that
+// address and port in its Node status, where the API server finds it.
+//
 // It stands in for a kubelet and a container runtime on a machine that has
 // neither, so that the platform's pods run for real against a real API
 // server: processes start, serve, exit, and are stopped when their pod is
@@ -37,6 +44,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	statsv1alpha1 "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
+
+	"github.com/lantern-faas/lantern/logs/cri"
 )
 
 // Options configure a node.
@@ -46,8 +55,11 @@ type Options struct {
 	// Images maps a container image to the command that stands for it; the
 	// container's args follow it.
 	Images map[string][]string
-	// Dir holds each container's working folder and log.
+	// Dir holds each container's working folder.
 	Dir string
+	// PodLogsDir holds the containers' logs, laid out as a kubelet's
+	// /var/log/pods; Dir/pods when empty.
+	PodLogsDir string
 	// FirstIP is the third octet of the first pod address (127.77.<n>.1);
 	// nodes running side by side pick different ones. 1 when zero.
 	FirstIP int
@@ -67,15 +79,26 @@ func Start(ctx context.Context, client kubernetes.Interface, opts Options) (*Nod
 	if opts.FirstIP == 0 {
 		opts.FirstIP = 1
 	}
+	if opts.PodLogsDir == "" {
+		opts.PodLogsDir = filepath.Join(opts.Dir, "pods")
+	}
+	kubelet, err := newKubeletServer()
+	if err != nil {
+		return nil, err
+	}
 	p := &provider{opts: opts, pods: map[string]*pod{}, next: opts.FirstIP << 8, updates: make(chan *corev1.Pod, 4096)}
 	vk, err := nodeutil.NewNode(opts.Name, func(cfg nodeutil.ProviderConfig) (nodeutil.Provider, node.NodeProvider, error) {
 		cfg.Node.Status.Capacity = corev1.ResourceList{
 			corev1.ResourcePods: resource.MustParse("1000"), corev1.ResourceCPU: resource.MustParse("64"), corev1.ResourceMemory: resource.MustParse("256Gi"),
 		}
 		cfg.Node.Status.Allocatable = cfg.Node.Status.Capacity
+		// Where the API server reaches the kubelet API (kubectl logs).
+		cfg.Node.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "127.0.0.1"}}
+		cfg.Node.Status.DaemonEndpoints.KubeletEndpoint.Port = int32(kubelet.port)
 		return p, nil, nil // nil: virtual-kubelet marks the node Ready itself
-	}, nodeutil.WithClient(client), func(c *nodeutil.NodeConfig) error {
-		c.HTTPListenAddr = "127.0.0.1:0" // no TLS config: the kubelet API is not served
+	}, nodeutil.WithClient(client), nodeutil.WithTLSConfig(kubelet.tls), nodeutil.AttachProviderRoutes(kubelet.mux), func(c *nodeutil.NodeConfig) error {
+		c.HTTPListenAddr = kubelet.addr
+		c.Handler = kubelet.mux
 		c.NumWorkers = 4
 		// The node resolves the environment itself: status.podIP is only
 		// known once it has given the pod its address.
@@ -142,6 +165,8 @@ type pod struct {
 
 type container struct {
 	cmd      *exec.Cmd
+	log      *logFile
+	streams  [2]*streamWriter // stdout, stderr
 	started  time.Time
 	exited   chan struct{}
 	exitCode int
@@ -209,7 +234,7 @@ func (p *provider) CreatePod(ctx context.Context, in *corev1.Pod) error {
 			startErr = err
 			break
 		}
-		log, err := os.OpenFile(filepath.Join(dir, "log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		log, err := createLogFile(filepath.Join(podLogDir(p.opts.PodLogsDir, obj.Namespace, obj.Name, string(obj.UID)), c.Name))
 		if err != nil {
 			startErr = err
 			break
@@ -236,17 +261,19 @@ func (p *provider) CreatePod(ctx context.Context, in *corev1.Pod) error {
 		for _, a := range append(append(append([]string{}, argv[1:]...), c.Command...), c.Args...) {
 			args = append(args, rewrite.Replace(expand(a, vars)))
 		}
+		ctr := &container{log: log, started: time.Now(), exited: make(chan struct{}),
+			streams: [2]*streamWriter{{file: log, stream: cri.Stdout}, {file: log, stream: cri.Stderr}}}
 		cmd := exec.Command(argv[0], args...)
-		cmd.Dir, cmd.Stdout, cmd.Stderr = dir, log, log
+		cmd.Dir, cmd.Stdout, cmd.Stderr = dir, ctr.streams[0], ctr.streams[1]
+		cmd.WaitDelay = time.Second // a child left holding the pipes does not hold up the exit
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		cmd.Env = env
 		if err := cmd.Start(); err != nil {
-			log.Close()
+			log.close()
 			startErr = fmt.Errorf("container %s: %w", c.Name, err)
 			break
 		}
-		log.Close()
-		ctr := &container{cmd: cmd, started: time.Now(), exited: make(chan struct{})}
+		ctr.cmd = cmd
 		p.mu.Lock()
 		pd.containers[c.Name] = ctr
 		p.mu.Unlock()
@@ -261,9 +288,14 @@ func (p *provider) CreatePod(ctx context.Context, in *corev1.Pod) error {
 	return nil
 }
 
-// wait records a container's exit and tells the pod controller.
+// wait records a container's exit, once its output is all in its log, and
+// tells the pod controller.
 func (p *provider) wait(pd *pod, name string, c *container) {
 	err := c.cmd.Wait()
+	for _, w := range c.streams {
+		w.flush()
+	}
+	c.log.close()
 	code := 0
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
@@ -468,10 +500,6 @@ func (p *provider) NotifyPods(ctx context.Context, f func(*corev1.Pod)) {
 }
 
 var errNotSupported = errdefs.InvalidInput("not supported by the test node")
-
-func (p *provider) GetContainerLogs(context.Context, string, string, string, vkapi.ContainerLogOpts) (io.ReadCloser, error) {
-	return nil, errNotSupported
-}
 
 func (p *provider) RunInContainer(context.Context, string, string, string, []string, vkapi.AttachIO) error {
 	return errNotSupported
