@@ -3,6 +3,7 @@ package logs_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -212,4 +213,49 @@ func TestCollector_ShutdownSpool(t *testing.T) {
 	startCollector(t, addr, mem, ccfg, logs.Deps{})
 	waitFor(t, 10*time.Second, "collector spool replayed", func() bool { return mem.Len() >= len(want) })
 	checkExactlyOnce(t, want, mem.All())
+}
+
+// TestCollector_Add queues records from the same process: they are written
+// like received ones (duplicates dropped), SetWritten hears of each batch
+// once stored, and Add is refused once the collector stops.
+func TestCollector_Add(t *testing.T) {
+	mem := logstest.NewMemory()
+	c, err := logs.NewCollector(logs.CollectorConfig{FlushInterval: 10 * time.Millisecond}, mem, logs.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var written []logs.Record
+	c.SetWritten(func(recs []logs.Record) {
+		if mem.Len() < len(written)+len(recs) {
+			t.Errorf("SetWritten: told of %d records before the sink stored them", len(recs))
+		}
+		mu.Lock()
+		written = append(written, recs...)
+		mu.Unlock()
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Serve(ctx, listenB(t, "127.0.0.1:0")) }()
+	want := testRecords("i-1", 0, 300)
+	for i := 0; i < len(want); i += 100 {
+		if err := c.Add(t.Context(), want[i:i+100]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Add(t.Context(), want[:10]); err != nil { // again: dropped as duplicates
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "records written", func() bool { mu.Lock(); defer mu.Unlock(); return len(written) >= len(want) })
+	checkExactlyOnce(t, want, mem.All())
+	mu.Lock()
+	checkExactlyOnce(t, want, written)
+	mu.Unlock()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Add(t.Context(), testRecords("i-1", 300, 1)); !errors.Is(err, logs.ErrClosed) {
+		t.Fatalf("Add after the collector stopped: got %v, want ErrClosed", err)
+	}
 }
