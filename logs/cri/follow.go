@@ -50,6 +50,9 @@ type Follower struct {
 	skipUntil time.Time
 	done      bool // nothing more will be written: no waiting at a file's end
 	closed    bool
+	// The entry Peek returned, at the start of buf, and its length there.
+	peek    Entry
+	peekLen int
 }
 
 // NewFollower returns a Follower of the container folder dir (holding
@@ -68,8 +71,26 @@ func (fl *Follower) Position() Position { return fl.pos }
 // line that is not an entry (skipped: the next call goes on after it).
 // Entry.Message aliases the Follower's buffer until the next call.
 func (fl *Follower) Next() (Entry, error) {
+	e, err := fl.Peek()
+	if err != nil {
+		return e, err
+	}
+	fl.buf = fl.buf[fl.peekLen:]
+	fl.pos.Offset += int64(fl.peekLen)
+	fl.pos.Time = e.Time
+	fl.peekLen = 0
+	return e, nil
+}
+
+// Peek returns the entry Next would return, and leaves it to Next: a
+// caller that is not ready for an entry stops before it, and its
+// Position stays before it.
+func (fl *Follower) Peek() (Entry, error) {
 	if fl.closed {
 		return Entry{}, os.ErrClosed
+	}
+	if fl.peekLen > 0 {
+		return fl.peek, nil
 	}
 	for {
 		if fl.f == nil {
@@ -79,20 +100,18 @@ func (fl *Follower) Next() (Entry, error) {
 			}
 		}
 		if i := bytes.IndexByte(fl.buf, '\n'); i >= 0 {
-			line := fl.buf[:i]
-			fl.buf = fl.buf[i+1:]
-			fl.pos.Offset += int64(i + 1)
-			e, err := Parse(line)
-			if err != nil {
-				return Entry{}, err
-			}
-			if !fl.skipUntil.IsZero() {
-				if !e.Time.After(fl.skipUntil) {
-					continue
+			e, err := Parse(fl.buf[:i])
+			skip := err == nil && !fl.skipUntil.IsZero() && !e.Time.After(fl.skipUntil)
+			if err != nil || skip {
+				fl.buf = fl.buf[i+1:]
+				fl.pos.Offset += int64(i + 1)
+				if err != nil {
+					return Entry{}, err
 				}
-				fl.skipUntil = time.Time{}
+				continue
 			}
-			fl.pos.Time = e.Time
+			fl.skipUntil = time.Time{}
+			fl.peek, fl.peekLen = e, i+1
 			return e, nil
 		}
 		n, err := fl.fill()

@@ -198,3 +198,22 @@ func TestFollower_RestartsAndDone(t *testing.T) {
 		t.Fatalf("got %v", got)
 	}
 }
+
+func TestFollower_Peek(t *testing.T) {
+	d := newLogDir(t)
+	d.write(2)
+	fl := cri.NewFollower(d.dir, cri.Position{})
+	defer fl.Close()
+	for range 2 { // Peek does not consume
+		e, err := fl.Peek()
+		if err != nil || string(e.Message) != "line 0" {
+			t.Fatalf("Peek: got %q, %v; want line 0", e.Message, err)
+		}
+		if pos := fl.Position(); pos.Offset != 0 || !pos.Time.IsZero() {
+			t.Fatalf("Peek moved the position: %+v", pos)
+		}
+	}
+	if got := readAll(t, fl); !slices.Equal(got, lines(0, 2)) {
+		t.Fatalf("after Peek: got %v", got)
+	}
+}
