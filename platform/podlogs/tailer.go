@@ -35,13 +35,18 @@ type Config struct {
 	// the mark before it is taken as its environment's (10 s): longer than
 	// a specialization and its mark reaching the node take.
 	Settle time.Duration
+	// Linger is how long a deleted pod's files are still read before the
+	// pod is read to its end and forgotten (5 s): a pod deleted by force
+	// leaves the API before the kubelet stops its containers.
+	Linger time.Duration
 	// Capture tunes the lines' capture (rate limit, line lengths).
 	Capture logs.CaptureOptions
 }
 
 // DefaultConfig returns the defaults of the zero fields.
 func DefaultConfig() Config {
-	return Config{Dir: "/var/log/pods", Interval: 250 * time.Millisecond, Settle: 10 * time.Second, Capture: logs.DefaultCaptureOptions()}
+	return Config{Dir: "/var/log/pods", Interval: 250 * time.Millisecond, Settle: 10 * time.Second, Linger: 5 * time.Second,
+		Capture: logs.DefaultCaptureOptions()}
 }
 
 // Validate reports a missing required field.
@@ -89,8 +94,9 @@ type pod struct {
 	// Under Tailer.mu.
 	namespace, name, uid string
 	id                   Identity
-	gone                 bool // deleted (or absent at the start): read to the end
-	seen                 bool // in the API since the Tailer started
+	gone                 bool      // deleted (or absent at the start): read to the end
+	goneAt               time.Time // when it was seen deleted; zero: long before
+	seen                 bool      // in the API since the Tailer started
 
 	// The reading loop's own.
 	fl      *cri.Follower
@@ -122,6 +128,9 @@ func New(cfg Config, out Output, logger *slog.Logger, reg prometheus.Registerer)
 	}
 	if cfg.Settle <= 0 {
 		cfg.Settle = d.Settle
+	}
+	if cfg.Linger <= 0 {
+		cfg.Linger = d.Linger
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -182,7 +191,9 @@ func (t *Tailer) observe(o *corev1.Pod, deleted bool) {
 		t.written[id.Instance] = 0
 	}
 	p.id, p.seen = merge(p.id, id), true
-	p.gone = p.gone || deleted
+	if deleted && !p.gone {
+		p.gone, p.goneAt = true, time.Now()
+	}
 }
 
 // Synced tells the Tailer that it has been told of every pod that exists:
@@ -284,6 +295,8 @@ func (t *Tailer) pass(ctx context.Context) error {
 func (t *Tailer) read(ctx context.Context, p *pod) error {
 	t.mu.Lock()
 	id, gone := p.id, p.gone
+	// A deleted pod's files are read on for Linger, then to their end.
+	final := gone && time.Since(p.goneAt) >= t.cfg.Linger
 	t.mu.Unlock()
 	if p.fl == nil {
 		dir := filepath.Join(t.cfg.Dir, key(p.namespace, p.name, p.uid), kubepods.Container)
@@ -292,7 +305,7 @@ func (t *Tailer) read(ctx context.Context, p *pod) error {
 		p.joiner.Restore(p.start.Partial)
 		t.capture.Restore(id.Instance, p.start.Capture)
 	}
-	if gone {
+	if final {
 		p.fl.Done()
 	}
 	// Lines a pod not (yet) marked printed in the last Settle wait for the
@@ -324,7 +337,7 @@ func (t *Tailer) read(ctx context.Context, p *pod) error {
 			t.emit(id, l)
 		}
 	}
-	if gone && end {
+	if final && end {
 		for _, l := range p.joiner.Pending() { // the container ended mid-line
 			t.emit(id, l)
 		}

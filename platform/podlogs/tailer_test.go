@@ -36,9 +36,9 @@ func newNode(t *testing.T) *node {
 	return &node{t: t, dir: t.TempDir(), state: t.TempDir(), store: logstest.NewMemory()}
 }
 
-// tailer starts a Tailer on the node's folder and state; settle is its
-// Settle.
-func (n *node) tailer(settle time.Duration) *Tailer {
+// tailer starts a Tailer on the node's folder and state, with Settle an
+// hour and Linger 100 ms.
+func (n *node) tailer() *Tailer {
 	var tl *Tailer
 	out := func(ctx context.Context, recs []logs.Record) error {
 		recs = slices.Clone(recs)
@@ -52,7 +52,7 @@ func (n *node) tailer(settle time.Duration) *Tailer {
 		tl.Written(recs)
 		return nil
 	}
-	tl, err := New(Config{Dir: n.dir, Node: "node-a", Namespace: "lantern", StateDir: n.state, Settle: settle,
+	tl, err := New(Config{Dir: n.dir, Node: "node-a", Namespace: "lantern", StateDir: n.state, Settle: time.Hour, Linger: 100 * time.Millisecond,
 		Capture: logs.CaptureOptions{RateLimit: -1}}, out, nil, nil)
 	if err != nil {
 		n.t.Fatal(err)
@@ -105,7 +105,7 @@ func pass(t *testing.T, tl *Tailer) {
 // the mark arrives; a line of a pod not marked waits for the mark.
 func TestTailer_Attribution(t *testing.T) {
 	n := newNode(t)
-	tl := n.tailer(time.Hour)
+	tl := n.tailer()
 	now := time.Now().UTC()
 	pod := poolPod("a", "a", "", time.Time{})
 	old := now.Add(-2 * time.Hour) // older than Settle: the environment's without a mark
@@ -159,7 +159,7 @@ func TestTailer_Restart(t *testing.T) {
 	es[5] = cri.Entry{Time: es[5].Time, Stream: "stdout", Partial: true, Message: []byte("long ")}
 	n.write(pod, es[:6]...)
 
-	first := n.tailer(time.Hour)
+	first := n.tailer()
 	first.Update(pod)
 	first.Synced()
 	pass(t, first)
@@ -180,7 +180,7 @@ func TestTailer_Restart(t *testing.T) {
 	}
 
 	n.write(pod, es[8:]...)
-	second := n.tailer(time.Hour)
+	second := n.tailer()
 	second.Update(pod)
 	second.Synced()
 	pass(t, second)
@@ -207,7 +207,7 @@ func TestTailer_Deleted(t *testing.T) {
 	a, b := poolPod("a", "a", "hello", now.Add(-time.Minute)), poolPod("b", "b", "hello", now.Add(-time.Minute))
 	n.write(a, entry(now, "stdout", "a 1"))
 	n.write(b, entry(now, "stdout", "b 1"))
-	first := n.tailer(time.Hour)
+	first := n.tailer()
 	first.Update(a)
 	first.Update(b)
 	first.Synced()
@@ -219,15 +219,25 @@ func TestTailer_Deleted(t *testing.T) {
 	n.write(a, entry(now.Add(time.Millisecond), "stdout", "a 2"))
 	n.write(b, entry(now.Add(time.Millisecond), "stdout", "b 2"), cri.Entry{Time: now.Add(2 * time.Millisecond), Stream: "stdout", Partial: true, Message: []byte("b cut")})
 
-	second := n.tailer(time.Hour)
+	second := n.tailer()
 	second.Update(a) // b is not in the API any more
 	second.Synced()
 	pass(t, second)
 	n.write(a, entry(now.Add(2*time.Millisecond), "stdout", "a 3"))
 	second.Delete(a)
 	pass(t, second)
+	// Deleted by force, a pod leaves the API before its containers stop:
+	// its files are read on for Linger.
+	n.write(a, entry(now.Add(3*time.Millisecond), "stdout", "a 4"))
+	pass(t, second)
+	if len(second.list()) != 1 {
+		t.Fatalf("pods followed: got %d, want a, deleted and lingering", len(second.list()))
+	}
+	time.Sleep(100 * time.Millisecond)
+	pass(t, second)
 	pass(t, second) // forgets what is read and stored
-	want := []string{"hello/python-a: a 1", "hello/python-b: b 1", "hello/python-a: a 2", "hello/python-b: b 2", "hello/python-a: a 3", "hello/python-b: b cut"}
+	want := []string{"hello/python-a: a 1", "hello/python-b: b 1", "hello/python-a: a 2", "hello/python-b: b 2", "hello/python-a: a 3",
+		"hello/python-b: b cut", "hello/python-a: a 4"}
 	if got := n.lines(); !slices.Equal(got, want) {
 		t.Fatalf("got %v, want %v", got, want)
 	}

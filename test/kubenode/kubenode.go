@@ -412,10 +412,17 @@ func (p *provider) DeletePod(ctx context.Context, in *corev1.Pod) error {
 		ctrs = append(ctrs, c)
 	}
 	p.mu.Unlock()
+	// The grace period of the deletion, else (a pod deleted by force, gone
+	// from the API) the pod's own, and at least 2 s, as a kubelet's
+	// container runtime manager gives (minimumGracePeriodInSeconds).
 	grace := 2 * time.Second
-	if in.DeletionGracePeriodSeconds != nil {
+	switch {
+	case in.DeletionGracePeriodSeconds != nil:
 		grace = time.Duration(*in.DeletionGracePeriodSeconds) * time.Second
+	case in.Spec.TerminationGracePeriodSeconds != nil:
+		grace = time.Duration(*in.Spec.TerminationGracePeriodSeconds) * time.Second
 	}
+	grace = max(grace, minGrace)
 	stop(ctrs, grace)
 	p.mu.Lock()
 	delete(p.pods, key(in.Namespace, in.Name))
@@ -423,6 +430,10 @@ func (p *provider) DeletePod(ctx context.Context, in *corev1.Pod) error {
 	p.mu.Unlock()
 	return nil
 }
+
+// minGrace is the shortest time a container is given between SIGTERM and
+// SIGKILL.
+const minGrace = 2 * time.Second
 
 func stop(ctrs []*container, grace time.Duration) {
 	for _, c := range ctrs {
