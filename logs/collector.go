@@ -106,6 +106,7 @@ type Collector struct {
 	closed  bool           // Add refuses records: the collector is draining
 	adding  sync.WaitGroup // Add calls queueing records
 	written func([]Record)
+	rewrite func(tag string, recs []Record) []Record
 }
 
 // NewCollector returns a Collector writing to sink.
@@ -130,6 +131,14 @@ func NewCollector(cfg CollectorConfig, sink Sink, deps Deps) (*Collector, error)
 // stored it (or rejected it for good), in the order of writing; call it
 // before Serve. It runs on the writer: it must not block.
 func (c *Collector) SetWritten(f func([]Record)) { c.written = f }
+
+// SetRewrite sets a function that sees the records of each message
+// received, with the message's tag, and returns those to queue: for
+// records that only the receiving process can complete (pool pod lines a
+// node agent forwards, attributed with what the process knows of the
+// pods). Call it before Serve. It runs on the connection's goroutine;
+// what it returns is queued before the message is acknowledged.
+func (c *Collector) SetRewrite(f func(tag string, recs []Record) []Record) { c.rewrite = f }
 
 // Add queues recs as if a sender had sent them, for a source in the same
 // process (a node's pod log reader). Like a connection, it waits while the

@@ -16,7 +16,21 @@ import (
 // watch on pods is all the access it needs) until ctx ends. It returns
 // once the informer has synced, and t is Synced.
 func Watch(ctx context.Context, cs *kubecore.Client, t *Tailer) error {
-	inf, err := cs.NodePodInformer(t.cfg.Namespace, kubepods.LabelSelector, t.cfg.Node)
+	if err := watch(ctx, cs, t.cfg.Namespace, t.cfg.Node, t.Update, t.Delete); err != nil {
+		return err
+	}
+	t.Synced()
+	return nil
+}
+
+// WatchForwarded tells f about the pool pods of its namespace, on every
+// node, until ctx ends; it returns once the informer has synced.
+func WatchForwarded(ctx context.Context, cs *kubecore.Client, f *Forwarded) error {
+	return watch(ctx, cs, f.namespace, "", f.Update, f.Delete)
+}
+
+func watch(ctx context.Context, cs *kubecore.Client, namespace, node string, update, del func(*corev1.Pod)) error {
+	inf, err := cs.NodePodInformer(namespace, kubepods.LabelSelector, node)
 	if err != nil {
 		return err
 	}
@@ -30,17 +44,17 @@ func Watch(ctx context.Context, cs *kubecore.Client, t *Tailer) error {
 	reg, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
 			if p := pod(obj); p != nil {
-				t.Update(p)
+				update(p)
 			}
 		},
 		UpdateFunc: func(_, obj any) {
 			if p := pod(obj); p != nil {
-				t.Update(p)
+				update(p)
 			}
 		},
 		DeleteFunc: func(obj any) {
 			if p := pod(obj); p != nil {
-				t.Delete(p)
+				del(p)
 			}
 		},
 	})
@@ -48,10 +62,9 @@ func Watch(ctx context.Context, cs *kubecore.Client, t *Tailer) error {
 		return err
 	}
 	go inf.RunWithContext(ctx)
-	// The handler's own sync: every pod listed at the start has reached t.
+	// The handler's own sync: every pod listed at the start has reached it.
 	if !cache.WaitForCacheSync(ctx.Done(), reg.HasSynced) {
-		return fmt.Errorf("pod informer did not sync (namespace %s, node %s)", t.cfg.Namespace, t.cfg.Node)
+		return fmt.Errorf("pod informer did not sync (namespace %s, node %q)", namespace, node)
 	}
-	t.Synced()
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -13,11 +14,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fluent/fluent-logger-golang/fluent"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/lantern-faas/lantern/logs/cri"
 	"github.com/lantern-faas/lantern/logs/influxdtest"
 	"github.com/lantern-faas/lantern/platform/api"
 	"github.com/lantern-faas/lantern/test/kubeenv"
@@ -139,12 +142,30 @@ func TestPodLogs(t *testing.T) {
 		}
 	}
 	poll(t, 20*time.Second, func() error {
-		got := influxQuery(t, db.URL, fmt.Sprintf(`SELECT "message" FROM "function_log" WHERE "instance" = '%s' AND "function" = '' AND "environment" = 'pyl'`, instance))
+		got := influxQuery(t, db.URL, "lantern", fmt.Sprintf(`SELECT "message" FROM "function_log" WHERE "instance" = '%s' AND "function" = '' AND "environment" = 'pyl'`, instance))
 		if len(got) != 1 || !strings.Contains(got[0], "lantern python runtime listening") {
 			return fmt.Errorf("the pool pod's own lines in InfluxDB: got %q, want its start line once", got)
 		}
 		return nil
 	})
+
+	// The same file forwarded by a node agent, as the chart's Fluentd
+	// configuration sends it (tag lantern.pod.<path>, the CRI fields), to a
+	// logger that attributes forwarded lines, into a database of its own.
+	fwd := &nodeLogger{t: t, c: c, dir: filepath.Join(dir, "fwd-logger"), args: []string{"--pod-logs-forwarded", "--pods-namespace", "default",
+		"--influxdb-url", db.URL, "--influxdb-bucket", "fwd", "--influxdb-database", "fwd"}}
+	fwd.start()
+	defer fwd.stop()
+	forwardLog(t, fwd.forwardAddr, filepath.Join(podLogs, "default_"+pool.Name+"_"+string(pool.UID), "runtime", "0.log"))
+	poll(t, 20*time.Second, func() error {
+		fn := influxQuery(t, db.URL, "fwd", fmt.Sprintf(`SELECT "message" FROM "function_log" WHERE "instance" = '%s' AND "function" = 'numbered'`, instance))
+		env := influxQuery(t, db.URL, "fwd", fmt.Sprintf(`SELECT "message" FROM "function_log" WHERE "instance" = '%s' AND "function" = ''`, instance))
+		if len(fn) != 6 || len(env) != 1 || !strings.Contains(env[0], "runtime listening") {
+			return fmt.Errorf("forwarded lines: got %q as the function's and %q as the environment's, want 6 and the start line", fn, env)
+		}
+		return nil
+	})
+	fwd.stop()
 
 	// Lines printed while the logger is stopped arrive once it is back,
 	// none twice; so do those of a logger killed as it read them.
@@ -213,12 +234,14 @@ type nodeLogger struct {
 	proc    *testenv.Proc
 	starts  int
 	logPath string
+	// forwardAddr is where it takes the forward protocol.
+	forwardAddr string
 }
 
 func (n *nodeLogger) start() {
 	n.t.Helper()
 	n.starts++
-	p, _, err := testenv.Launch(2, 30*time.Second, 40, func(addrs []string, attempt int) (*testenv.Proc, []string, error) {
+	p, addrs, err := testenv.Launch(2, 30*time.Second, 40, func(addrs []string, attempt int) (*testenv.Proc, []string, error) {
 		n.logPath = filepath.Join(n.dir, fmt.Sprintf("logger-%d-%d.log", n.starts, attempt))
 		if err := os.MkdirAll(n.dir, 0o755); err != nil {
 			return nil, nil, err
@@ -231,7 +254,7 @@ func (n *nodeLogger) start() {
 	if err != nil {
 		n.t.Fatal(err)
 	}
-	n.proc = p
+	n.proc, n.forwardAddr = p, addrs[1]
 }
 
 func (n *nodeLogger) stop() {
@@ -250,6 +273,39 @@ func (n *nodeLogger) kill() {
 }
 
 func (n *nodeLogger) log() string { return testenv.TailFile(n.logPath, 40) }
+
+// forwardLog sends a CRI log file's entries to a forward-protocol address
+// as Fluentd's in_tail with the regexp parser of the chart's configuration
+// does: tag lantern.pod.<path with dots>, the entry's time, its stream,
+// tag and message.
+func forwardLog(t *testing.T, addr, path string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := net.SplitHostPort(addr)
+	p, _ := strconv.Atoi(port)
+	f, err := fluent.New(fluent.Config{FluentHost: host, FluentPort: p, RequestAck: true, SubSecondPrecision: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tag := "lantern.pod." + strings.ReplaceAll(strings.TrimPrefix(path, "/"), "/", ".")
+	for _, line := range strings.Split(strings.TrimSuffix(string(data), "\n"), "\n") {
+		e, err := cri.Parse([]byte(line))
+		if err != nil {
+			t.Fatal(err)
+		}
+		logtag := "F"
+		if e.Partial {
+			logtag = "P"
+		}
+		if err := f.PostWithTime(tag, e.Time, map[string]string{"stream": e.Stream, "logtag": logtag, "message": string(e.Message)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
 
 // poll retries f every 100 ms until it returns nil or the timeout passes.
 func poll(t *testing.T, timeout time.Duration, f func() error) {
@@ -407,9 +463,9 @@ func deletePod(t *testing.T, cs kubernetes.Interface, name string, grace int64) 
 
 // influxQuery runs an InfluxQL query and returns the first column of
 // values after the time.
-func influxQuery(t *testing.T, base, q string) []string {
+func influxQuery(t *testing.T, base, db, q string) []string {
 	t.Helper()
-	resp, err := http.Get(base + "/query?" + url.Values{"db": {"lantern"}, "q": {q}}.Encode())
+	resp, err := http.Get(base + "/query?" + url.Values{"db": {db}, "q": {q}}.Encode())
 	if err != nil {
 		t.Fatal(err)
 	}

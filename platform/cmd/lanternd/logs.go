@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/lantern-faas/lantern/logs"
 	"github.com/lantern-faas/lantern/logs/embedded"
 	"github.com/lantern-faas/lantern/logs/influx"
@@ -72,9 +74,11 @@ func startCollector(ctx context.Context, o *options, addr string, sink logs.Sink
 	return &collector{Collector: col, addr: ln.Addr().String(), run: func() error { return col.Serve(ctx, ln) }}, nil
 }
 
-// podLogs reads the logs of the node's pool pods into a collector.
+// podLogs reads the logs of the node's pool pods into a collector, and
+// attributes the pool pod lines a node agent forwards to it.
 type podLogs struct {
 	t  *podlogs.Tailer
+	f  *podlogs.Forwarded
 	cs *kubecore.Client
 }
 
@@ -82,15 +86,15 @@ type podLogs struct {
 // --pod-logs-dir into col, or returns nil without --pod-logs-dir. Call it
 // before col runs.
 func newPodLogs(o *options, col *collector, logger *slog.Logger, tel *telemetryDeps) (*podLogs, error) {
-	if o.podLogsDir == "" {
+	if o.podLogsDir == "" && !o.podLogsForwarded {
 		return nil, nil
 	}
-	if o.nodeName == "" {
+	if o.podLogsDir != "" && o.nodeName == "" {
 		return nil, fmt.Errorf("--pod-logs-dir=%s needs --node-name (the node this logger runs on; $NODE_NAME from the downward API in a DaemonSet)", o.podLogsDir)
 	}
 	cfg, err := o.kubeConfig()
 	if err != nil {
-		return nil, fmt.Errorf("--pod-logs-dir: %w", err)
+		return nil, fmt.Errorf("pool pod logs: %w", err)
 	}
 	cs, err := kubecore.NewForConfig(cfg)
 	if err != nil {
@@ -100,6 +104,15 @@ func newPodLogs(o *options, col *collector, logger *slog.Logger, tel *telemetryD
 	if ns == "" {
 		ns = o.kubeNamespace
 	}
+	pl := &podLogs{cs: cs}
+	if o.podLogsForwarded {
+		pl.f = podlogs.NewForwarded(ns, o.podLogsSettle, col.Add, logger.With("component", "podlogs"), tel.registerer())
+		col.SetRewrite(pl.f.Rewrite)
+		logger.Info("attributing forwarded pool pod lines", "tag", podlogs.TagPrefix+"*", "namespace", ns)
+	}
+	if o.podLogsDir == "" {
+		return pl, nil
+	}
 	copts := logs.DefaultCaptureOptions()
 	t, err := podlogs.New(podlogs.Config{Dir: o.podLogsDir, Node: o.nodeName, Namespace: ns, StateDir: filepath.Join(o.dataDir, "podlogs"),
 		Settle: o.podLogsSettle, Capture: copts}, col.Add, logger.With("component", "podlogs"), tel.registerer())
@@ -108,27 +121,46 @@ func newPodLogs(o *options, col *collector, logger *slog.Logger, tel *telemetryD
 	}
 	col.SetWritten(t.Written)
 	logger.Info("reading pool pod logs", "dir", o.podLogsDir, "node", o.nodeName, "namespace", ns)
-	return &podLogs{t: t, cs: cs}, nil
+	pl.t = t
+	return pl, nil
 }
 
-// run watches the node's pool pods and reads their logs until ctx ends.
+// run watches the pool pods and reads the node's pods' logs until ctx
+// ends.
 func (p *podLogs) run(ctx context.Context) error {
 	if p == nil {
 		return nil
 	}
-	if err := podlogs.Watch(ctx, p.cs, p.t); err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return fmt.Errorf("--pod-logs-dir: %w", err)
+	g, ctx := errgroup.WithContext(ctx)
+	if p.f != nil {
+		g.Go(func() error {
+			if err := podlogs.WatchForwarded(ctx, p.cs, p.f); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("--pod-logs-forwarded: %w", err)
+			}
+			return p.f.Run(ctx)
+		})
 	}
-	return p.t.Run(ctx)
+	if p.t != nil {
+		g.Go(func() error {
+			if err := podlogs.Watch(ctx, p.cs, p.t); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("--pod-logs-dir: %w", err)
+			}
+			return p.t.Run(ctx)
+		})
+	}
+	return g.Wait()
 }
 
 // close keeps where reading stands; call it once the collector has
 // stopped, so that what it wrote last counts.
 func (p *podLogs) close() {
-	if p != nil {
+	if p != nil && p.t != nil {
 		_ = p.t.Close()
 	}
 }

@@ -70,6 +70,7 @@ type options struct {
 	podLogsDir       string
 	nodeName         string
 	podLogsSettle    time.Duration
+	podLogsForwarded bool
 	fetcherAddr      string
 	codeDir          string
 	getenv           func(string) string
@@ -130,6 +131,7 @@ func newRootCommand(getenv func(string) string) *cobra.Command {
 	pf.StringVar(&o.podControllerURL, "pod-controller-url", getenv("LANTERN_POD_CONTROLLER_URL"), "--instances=pods: the controller's URL as pods reach it (default --controller-url)")
 	pf.StringVar(&o.podLogsDir, "pod-logs-dir", getenv("LANTERN_POD_LOGS_DIR"), "logger and all roles: read the output of the pool pods of --node-name from this folder, the kubelet's /var/log/pods (empty: off; pool pods in --pods-namespace)")
 	pf.StringVar(&o.nodeName, "node-name", envOr(getenv, "LANTERN_NODE_NAME", getenv("NODE_NAME")), "--pod-logs-dir: the node whose pods' logs are read, the one the logger runs on (default $NODE_NAME)")
+	pf.BoolVar(&o.podLogsForwarded, "pod-logs-forwarded", false, "logger role: attribute the pool pod lines a node agent such as Fluentd forwards (tag lantern.pod.<file path>, records with stream, message and the line's time) with the pods' marks; needs get, list and watch on pods in --pods-namespace")
 	pf.DurationVar(&o.podLogsSettle, "pod-logs-settle", 10*time.Second, "--pod-logs-dir: how long a line of a pool pod not (yet) marked specialized waits for the mark before it is kept as its environment's")
 	pf.StringVar(&o.fetcherAddr, "fetcher-addr", envOr(getenv, "LANTERN_FETCHER_ADDR", "127.0.0.1:8000"), "fetcher role: listen address")
 	pf.StringVar(&o.codeDir, "code-dir", envOr(getenv, "LANTERN_CODE_DIR", "/userfunc"), "fetcher role: the code folder it shares with the runtime container")
