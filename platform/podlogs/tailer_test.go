@@ -21,7 +21,7 @@ import (
 // node is a node's pod log folder written as a kubelet does, a store, and
 // the Tailers reading into it.
 type node struct {
-	t     *testing.T
+	t     testing.TB
 	dir   string
 	state string
 	store *logstest.Memory
@@ -247,4 +247,28 @@ func TestTailer_Deleted(t *testing.T) {
 	if len(second.list()) != 0 {
 		t.Errorf("pods still followed: %d", len(second.list()))
 	}
+}
+
+// BenchmarkTailer reads a pod's log of b.N lines (about 100 bytes each,
+// specialized pod) into the in-memory store.
+func BenchmarkTailer(b *testing.B) {
+	n := &node{t: b, dir: b.TempDir(), state: b.TempDir(), store: logstest.NewMemory()}
+	pod := poolPod("a", "a", "hello", time.Now().Add(-time.Hour))
+	at := time.Now().Add(-time.Minute)
+	var es []cri.Entry
+	for i := range b.N {
+		es = append(es, entry(at.Add(time.Duration(i)), "stdout", fmt.Sprintf("line %08d of the benchmark, with some text to make it about a hundred bytes long", i)))
+	}
+	n.write(pod, es...)
+	tl := n.tailer()
+	tl.Update(pod)
+	tl.Synced()
+	b.ResetTimer()
+	for n.store.Len() < b.N {
+		if err := tl.pass(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lines/s")
 }
