@@ -88,8 +88,23 @@ type instanceState struct {
 	// only markers on the same stream order lines reliably.
 	open map[string]map[string]string
 	// limiter is its function's rate limit, shared by the function's
-	// instances; nil when lines are not limited.
+	// instances, for the function of limKey (an instance prints for its
+	// environment before it is specialized); nil when lines are not
+	// limited.
 	limiter *tokenBucket
+	limKey  [2]string
+}
+
+// InstanceState is what a Capture keeps of an instance between its lines:
+// its last sequence number and time, and the requests open on each stream.
+// Restored in another Capture (after a restart) that reads on from the
+// same point of the instance's output, it numbers, times and attributes
+// the next lines as the first Capture would have.
+type InstanceState struct {
+	Seq  uint64    `json:"seq"`
+	Last time.Time `json:"last,omitzero"`
+	// Open maps a stream to its open request IDs and their trace IDs.
+	Open map[string]map[string]string `json:"open,omitempty"`
 }
 
 // NewCapture returns a Capture that calls out, in capture order per instance,
@@ -109,8 +124,22 @@ func NewCapture(opts CaptureOptions, out func(Record)) *Capture {
 // StreamStderr). A trailing newline is removed. Marker lines (MarkerPrefix)
 // update request attribution and are not emitted. text is not retained.
 func (c *Capture) Line(meta InstanceMeta, stream string, text []byte) {
+	c.line(meta, stream, text, time.Time{})
+}
+
+// LineAt is Line for output read after the fact, such as a container's log
+// file: at, when the instance printed the line, is the record's time (kept
+// strictly increasing per instance) and the rate limiter's clock, so that
+// reading a backlog neither re-times its lines nor drops them for being
+// read quickly.
+func (c *Capture) LineAt(meta InstanceMeta, stream string, text []byte, at time.Time) {
+	c.line(meta, stream, text, at)
+}
+
+// line captures a line printed at at, or now when at is zero.
+func (c *Capture) line(meta InstanceMeta, stream string, text []byte, at time.Time) {
 	text = trimNewline(text)
-	st := c.instance(meta)
+	st := c.instance(meta.Instance)
 	if bytes.HasPrefix(text, []byte(MarkerPrefix)) {
 		if m, ok := parseMarker(text); ok {
 			st.apply(stream, m)
@@ -123,9 +152,13 @@ func (c *Capture) Line(meta InstanceMeta, stream string, text []byte) {
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	c.limit(st, meta, at)
 	requestID, traceID := st.attribution(stream)
 	for _, msg := range chunks {
-		now := c.opts.Now()
+		now := at
+		if now.IsZero() {
+			now = c.opts.Now()
+		}
 		if st.limiter != nil && !st.limiter.allow(now) {
 			c.m.rateLimited.Inc()
 			continue
@@ -152,6 +185,43 @@ func (c *Capture) Line(meta InstanceMeta, stream string, text []byte) {
 	}
 }
 
+// State returns what the Capture keeps of an instance, to Restore later.
+func (c *Capture) State(instance string) InstanceState {
+	st := c.instance(instance)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	out := InstanceState{Seq: st.seq, Last: st.last}
+	for stream, open := range st.open {
+		if len(open) == 0 {
+			continue
+		}
+		if out.Open == nil {
+			out.Open = make(map[string]map[string]string)
+		}
+		out.Open[stream] = make(map[string]string, len(open))
+		for id, trace := range open {
+			out.Open[stream][id] = trace
+		}
+	}
+	return out
+}
+
+// Restore makes the Capture go on from s for an instance, as a Capture
+// that saved s with State would have.
+func (c *Capture) Restore(instance string, s InstanceState) {
+	st := c.instance(instance)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.seq, st.last = s.Seq, s.Last
+	st.open = make(map[string]map[string]string, len(s.Open))
+	for stream, open := range s.Open {
+		st.open[stream] = make(map[string]string, len(open))
+		for id, trace := range open {
+			st.open[stream][id] = trace
+		}
+	}
+}
+
 // Forget drops what the Capture remembers about an instance (sequence number,
 // open requests). Call it when the instance is gone.
 func (c *Capture) Forget(instance string) {
@@ -161,25 +231,37 @@ func (c *Capture) Forget(instance string) {
 }
 
 // instance returns what the Capture keeps of an instance, made on its
-// first line with its function's rate limiter.
-func (c *Capture) instance(meta InstanceMeta) *instanceState {
+// first line.
+func (c *Capture) instance(id string) *instanceState {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	st, ok := c.instances[meta.Instance]
+	st, ok := c.instances[id]
 	if !ok {
 		st = &instanceState{open: make(map[string]map[string]string)}
-		if c.opts.RateLimit >= 0 {
-			key := [2]string{meta.Namespace, meta.Function}
-			b, ok := c.limiters[key]
-			if !ok {
-				b = newTokenBucket(c.opts.RateLimit, c.opts.Burst, c.opts.Now())
-				c.limiters[key] = b
-			}
-			st.limiter = b
-		}
-		c.instances[meta.Instance] = st
+		c.instances[id] = st
 	}
 	return st
+}
+
+// limit gives st the rate limiter of the function meta names, found once
+// per function the instance prints for (its environment's, then the one it
+// is specialized for). st.mu must be held.
+func (c *Capture) limit(st *instanceState, meta InstanceMeta, at time.Time) {
+	key := [2]string{meta.Namespace, meta.Function}
+	if c.opts.RateLimit < 0 || (st.limiter != nil && st.limKey == key) {
+		return
+	}
+	c.mu.Lock()
+	b, ok := c.limiters[key]
+	if !ok {
+		if at.IsZero() {
+			at = c.opts.Now()
+		}
+		b = newTokenBucket(c.opts.RateLimit, c.opts.Burst, at)
+		c.limiters[key] = b
+	}
+	c.mu.Unlock()
+	st.limiter, st.limKey = b, key
 }
 
 // apply records a request starting or ending on one stream.

@@ -318,3 +318,62 @@ func TestCapture_Line_Concurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestCapture_Line_RateLimitAfterSpecialization: an instance that printed
+// for its environment before it was specialized is limited by its
+// function's budget afterwards, not by the environment's.
+func TestCapture_Line_RateLimitAfterSpecialization(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1000, 0)}
+	c, rec, _ := newCapture(t, logs.CaptureOptions{RateLimit: 1, Burst: 2, Now: clock.Now})
+	pool := meta
+	pool.Function = ""
+	for range 3 {
+		c.Line(pool, logs.StreamStderr, []byte("pool")) // 2 kept: the environment's burst
+	}
+	for range 3 {
+		c.Line(meta, logs.StreamStdout, []byte("fn")) // 2 kept: the function's own burst
+	}
+	if got, want := rec.messages(), []string{"pool", "pool", "fn", "fn"}; !cmp.Equal(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+}
+
+func TestCapture_LineAt(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(5000, 0)}
+	c, rec, _ := newCapture(t, logs.CaptureOptions{RateLimit: 10, Burst: 2, Now: clock.Now, MaxLineBytes: 64})
+	t0 := time.Unix(1000, 0) // an hour and more before the clock: a backlog
+	c.LineAt(meta, logs.StreamStdout, []byte("a"), t0)
+	c.LineAt(meta, logs.StreamStdout, []byte(strings.Repeat("b", 100)), t0) // two chunks, same time
+	c.LineAt(meta, logs.StreamStdout, []byte("c"), t0.Add(time.Second))     // a token back by then
+	c.LineAt(meta, logs.StreamStdout, []byte("d"), t0.Add(-time.Second))    // printed earlier: kept in order
+	var times []time.Duration
+	for _, r := range rec.recs {
+		times = append(times, r.Time.Sub(t0))
+	}
+	// The line's time, +1 ns for each record that would not be after the
+	// previous one; the limiter counts in the lines' times (the second
+	// chunk of b is over the burst, c has a token of its own).
+	if want := []time.Duration{0, 1, time.Second, time.Second + 1}; !cmp.Equal(times, want) {
+		t.Fatalf("record times after t0: got %v, want %v (messages %q)", times, want, rec.messages())
+	}
+}
+
+func TestCapture_StateRestore(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1000, 0)}
+	first, rec1, _ := newCapture(t, logs.CaptureOptions{Now: clock.Now})
+	first.Line(meta, logs.StreamStdout, []byte("one"))
+	first.Line(meta, logs.StreamStderr, []byte(logs.ReqStartMarker("r1", "t1")))
+	first.Line(meta, logs.StreamStderr, []byte("two"))
+	st := first.State(meta.Instance)
+	if want := (logs.InstanceState{Seq: 2, Last: rec1.recs[1].Time, Open: map[string]map[string]string{"stderr": {"r1": "t1"}}}); !cmp.Equal(st, want) {
+		t.Fatalf("State: got %+v, want %+v", st, want)
+	}
+	// Another Capture restored from the state goes on as the first would.
+	first.Line(meta, logs.StreamStderr, []byte("three"))
+	second, rec2, _ := newCapture(t, logs.CaptureOptions{Now: clock.Now})
+	second.Restore(meta.Instance, st)
+	second.Line(meta, logs.StreamStderr, []byte("three"))
+	if diff := cmp.Diff(rec1.recs[2], rec2.recs[0]); diff != "" {
+		t.Fatalf("the line after the restore (-first +restored):\n%s", diff)
+	}
+}

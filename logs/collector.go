@@ -100,9 +100,13 @@ type Collector struct {
 	stopping chan struct{} // closed when the collector stops
 	spool    *spool        // nil without SpoolDir
 
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
-	used  bool
+	mu      sync.Mutex
+	conns   map[net.Conn]struct{}
+	used    bool
+	closed  bool           // Add refuses records: the collector is draining
+	adding  sync.WaitGroup // Add calls queueing records
+	written func([]Record)
+	rewrite func(tag string, recs []Record) []Record
 }
 
 // NewCollector returns a Collector writing to sink.
@@ -121,6 +125,43 @@ func NewCollector(cfg CollectorConfig, sink Sink, deps Deps) (*Collector, error)
 		stopping: make(chan struct{}),
 		conns:    make(map[net.Conn]struct{}),
 	}, nil
+}
+
+// SetWritten sets a function called with each batch once the sink has
+// stored it (or rejected it for good), in the order of writing; call it
+// before Serve. It runs on the writer: it must not block.
+func (c *Collector) SetWritten(f func([]Record)) { c.written = f }
+
+// SetRewrite sets a function that sees the records of each message
+// received, with the message's tag, and returns those to queue: for
+// records that only the receiving process can complete (pool pod lines a
+// node agent forwards, attributed with what the process knows of the
+// pods). Call it before Serve. It runs on the connection's goroutine;
+// what it returns is queued before the message is acknowledged.
+func (c *Collector) SetRewrite(f func(tag string, recs []Record) []Record) { c.rewrite = f }
+
+// Add queues recs as if a sender had sent them, for a source in the same
+// process (a node's pod log reader). Like a connection, it waits while the
+// queue of batches is full. It returns ErrClosed once the collector stops,
+// or ctx's error.
+func (c *Collector) Add(ctx context.Context, recs []Record) error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	c.adding.Add(1)
+	c.mu.Unlock()
+	defer c.adding.Done()
+	c.m.received.Add(float64(len(recs)))
+	select {
+	case c.in <- recs:
+		return nil
+	case <-c.stopping:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Run listens on cfg.Addr and serves until ctx ends; see Serve.
@@ -191,6 +232,10 @@ func (c *Collector) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	cancel()
 	wg.Wait()
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.adding.Wait()
 	close(c.in) // the batcher flushes and closes c.batches
 	drain := time.AfterFunc(c.cfg.DrainTimeout, wcancel)
 	defer drain.Stop()

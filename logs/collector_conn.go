@@ -28,10 +28,14 @@ func (c *Collector) serveConn(conn net.Conn) {
 			}
 			return
 		}
-		if n := len(msg.records); n > 0 {
-			c.m.received.Add(float64(n))
+		c.m.received.Add(float64(len(msg.records)))
+		recs := msg.records
+		if c.rewrite != nil && len(recs) > 0 {
+			recs = c.rewrite(msg.tag, recs)
+		}
+		if len(recs) > 0 {
 			select {
-			case c.in <- msg.records:
+			case c.in <- recs:
 			case <-c.stopping:
 				return // not acknowledged: the sender resends it
 			}

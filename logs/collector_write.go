@@ -101,6 +101,12 @@ func (c *Collector) replaySpool(ctx context.Context) error {
 	}
 }
 
+func (c *Collector) notifyWritten(batch []Record) {
+	if c.written != nil {
+		c.written(batch)
+	}
+}
+
 // write writes one batch, retrying with exponential backoff until it
 // succeeds, the sink rejects it for good, or ctx ends (false).
 func (c *Collector) write(ctx context.Context, batch []Record) bool {
@@ -114,11 +120,13 @@ func (c *Collector) write(ctx context.Context, batch []Record) bool {
 			if attempt > 1 {
 				c.log.Info("log sink writes recovered", "attempts", attempt)
 			}
+			c.notifyWritten(batch)
 			return true
 		case IsPermanent(err):
 			c.m.rejected.Add(float64(len(batch)))
 			c.m.pending.Sub(float64(len(batch)))
 			c.log.Error("log sink rejected a batch", "records", len(batch), "err", err)
+			c.notifyWritten(batch)
 			return true
 		}
 		c.m.writeErrors.Inc()

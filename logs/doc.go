@@ -23,6 +23,10 @@
 //	  - Sinks and readers live in subpackages named after what they wrap:
 //	    logs/influx (InfluxDB 1.8+ and 2.x) and logs/embedded (bbolt). Both
 //	    notify a [Hub] on write so that [Follow] pushes new lines to readers.
+//	  - logs/cri reads the container log files kubelets keep (the CRI
+//	    format), for output read after the fact: [Capture.LineAt] times such
+//	    lines by when they were printed, and [Capture.State] and
+//	    [Capture.Restore] let a reader that restarts number them as before.
 //
 // # Delivery
 //

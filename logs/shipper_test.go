@@ -3,10 +3,15 @@ package logs_test
 import (
 	"context"
 	"errors"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/fluent/fluent-logger-golang/fluent"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lantern-faas/lantern/logs"
@@ -212,4 +217,108 @@ func TestCollector_ShutdownSpool(t *testing.T) {
 	startCollector(t, addr, mem, ccfg, logs.Deps{})
 	waitFor(t, 10*time.Second, "collector spool replayed", func() bool { return mem.Len() >= len(want) })
 	checkExactlyOnce(t, want, mem.All())
+}
+
+// TestCollector_Add queues records from the same process: they are written
+// like received ones (duplicates dropped), SetWritten hears of each batch
+// once stored, and Add is refused once the collector stops.
+func TestCollector_Add(t *testing.T) {
+	mem := logstest.NewMemory()
+	c, err := logs.NewCollector(logs.CollectorConfig{FlushInterval: 10 * time.Millisecond}, mem, logs.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var written []logs.Record
+	c.SetWritten(func(recs []logs.Record) {
+		if mem.Len() < len(written)+len(recs) {
+			t.Errorf("SetWritten: told of %d records before the sink stored them", len(recs))
+		}
+		mu.Lock()
+		written = append(written, recs...)
+		mu.Unlock()
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Serve(ctx, listenB(t, "127.0.0.1:0")) }()
+	want := testRecords("i-1", 0, 300)
+	for i := 0; i < len(want); i += 100 {
+		if err := c.Add(t.Context(), want[i:i+100]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Add(t.Context(), want[:10]); err != nil { // again: dropped as duplicates
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "records written", func() bool { mu.Lock(); defer mu.Unlock(); return len(written) >= len(want) })
+	checkExactlyOnce(t, want, mem.All())
+	mu.Lock()
+	checkExactlyOnce(t, want, written)
+	mu.Unlock()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Add(t.Context(), testRecords("i-1", 300, 1)); !errors.Is(err, logs.ErrClosed) {
+		t.Fatalf("Add after the collector stopped: got %v, want ErrClosed", err)
+	}
+}
+
+// TestCollector_SetRewrite completes records by their tag before they are
+// queued: Fluentd's records, sent with fluent-logger-golang under a tag of
+// their own, become records with an identity; other tags pass.
+func TestCollector_SetRewrite(t *testing.T) {
+	mem := logstest.NewMemory()
+	c, err := logs.NewCollector(logs.CollectorConfig{FlushInterval: 10 * time.Millisecond}, mem, logs.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetRewrite(func(tag string, recs []logs.Record) []logs.Record {
+		if tag != "agent.pod" {
+			return recs
+		}
+		var out []logs.Record
+		for _, r := range recs {
+			if r.Message == "drop me" {
+				continue
+			}
+			r.Namespace, r.Function, r.Instance = "default", "hello", "from-tag"
+			out = append(out, r)
+		}
+		return out
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ln := listenB(t, "127.0.0.1:0")
+	go func() { _ = c.Serve(ctx, ln) }()
+	host, port, _ := net.SplitHostPort(ln.Addr().String())
+	p, _ := strconv.Atoi(port)
+	f, err := fluent.New(fluent.Config{FluentHost: host, FluentPort: p, RequestAck: true, SubSecondPrecision: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	at := time.Date(2026, 11, 27, 7, 0, 0, 123456789, time.UTC)
+	for _, m := range []string{"kept", "drop me"} {
+		if err := f.PostWithTime("agent.pod", at, map[string]string{"stream": "stdout", "message": m}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.PostWithTime("lantern.function", at, testRecordMap()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "records written", func() bool { return mem.Len() >= 2 })
+	time.Sleep(50 * time.Millisecond)
+	var got []string
+	for _, r := range mem.All() {
+		got = append(got, r.Instance+" "+r.Message+" "+r.Time.Format(time.RFC3339Nano))
+	}
+	want := []string{"from-tag kept 2026-11-27T07:00:00.123456789Z", "i-9 as sent 2026-11-27T07:00:00.123456789Z"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("stored: got %q, want %q", got, want)
+	}
+}
+
+func testRecordMap() map[string]any {
+	return map[string]any{"namespace": "default", "function": "hello", "instance": "i-9", "stream": "stdout", "message": "as sent", "seq": 1}
 }

@@ -72,7 +72,9 @@ type Adopter interface {
 }
 
 // Marker is a Process that records the function it was specialized for, so
-// that the next run of the poolmgr can adopt it.
+// that the next run of the poolmgr can adopt it, and since when (the start
+// of its specialization), so that its output can be told apart: before,
+// its environment's; after, the function's.
 type Marker interface {
-	MarkSpecialized(ctx context.Context, fn *api.Function) error
+	MarkSpecialized(ctx context.Context, fn *api.Function, since time.Time) error
 }

@@ -105,8 +105,9 @@ func (m *Manager) dropUnclaimed(ctx context.Context) {
 	}
 }
 
-// markSpecialized records fn on the instance, for the next run's adoption.
-func (m *Manager) markSpecialized(in *inst, fn *api.Function) {
+// markSpecialized records fn on the instance, for the next run's adoption,
+// and since when the instance serves it.
+func (m *Manager) markSpecialized(in *inst, fn *api.Function, since time.Time) {
 	mk, ok := in.proc.(instance.Marker)
 	if !ok {
 		return
@@ -114,7 +115,7 @@ func (m *Manager) markSpecialized(in *inst, fn *api.Function) {
 	go func() {
 		ctx, cancel := context.WithTimeout(m.ctx, 10*time.Second)
 		defer cancel()
-		if err := mk.MarkSpecialized(ctx, fn); err != nil {
+		if err := mk.MarkSpecialized(ctx, fn, since); err != nil {
 			m.logger.Warn("mark the instance's function", "instance", in.id, "function", fn.Metadata.Name, "err", err)
 		}
 	}()

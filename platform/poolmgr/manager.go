@@ -328,6 +328,9 @@ func (m *Manager) specialize(ctx context.Context, fn *api.Function) (*inst, erro
 		return nil, m.coldStartFailed(fn, ph, start, "acquire", err)
 	}
 	span.SetAttributes(attribute.String("lantern.instance", in.id))
+	// From now on the instance's output is fn's (outputFor), and a pod's
+	// is from this time on (markSpecialized).
+	taken := time.Now()
 	in.mu.Lock()
 	in.state, in.fn = api.StateSpecializing, fn
 	in.mu.Unlock()
@@ -353,7 +356,7 @@ func (m *Manager) specialize(ctx context.Context, fn *api.Function) (*inst, erro
 	in.mu.Lock()
 	in.state, in.specialized, in.lastUsed, in.coldStart = api.StateReady, now, now, now.Sub(start)
 	in.mu.Unlock()
-	m.markSpecialized(in, fn)
+	m.markSpecialized(in, fn, taken)
 	m.metrics.coldStart(fn, "ok", ph, now.Sub(start))
 	m.recent.add(fn, api.ColdStart{Time: start, Outcome: "ok", Instance: in.id, Total: now.Sub(start),
 		Acquire: ph.acquire, Fetch: ph.fetch, Specialize: ph.specialize, TraceID: traceID(ph.trace)})

@@ -74,6 +74,8 @@ func TestHelmChart(t *testing.T) {
 		{"--set", "poolmgr.instances=pods"},
 		{"--set", "controller.webhook.failurePolicy=Ignore,controller.webhook.timeoutSeconds=2,controller.webhook.tls.secretName=my-tls,controller.webhook.namespaceSelector.matchLabels.team=a",
 			"--set-file", "controller.webhook.tls.caBundle=" + caFile},
+		{"--set", "poolmgr.instances=pods,fluentd.enabled=true,influxdb.enabled=true"},
+		{"--set", "poolmgr.instances=pods,logger.podLogs.enabled=false,logger.kind=Deployment"},
 	}
 	for i, v := range variants {
 		manifest, err := helm(t, "", append([]string{"template", "t", chart, "--include-crds", "--namespace", ns}, v...)...)
@@ -94,8 +96,26 @@ func TestHelmChart(t *testing.T) {
 			t.Errorf("helm template --set %s: got %v\n%s\nwant an error saying %q", bad.set, err, out, bad.want)
 		}
 	}
+	// With pool pods, the logger is a DaemonSet reading each node's pod
+	// logs; the Fluentd configuration forwards them to it.
+	manifest, err := helm(t, "", "template", "t", chart, "--namespace", ns, "--set", "poolmgr.instances=pods,fluentd.enabled=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"kind: DaemonSet", "hostPath: {path: /var/log/pods, type: Directory}", "mountPath: /var/log/pods, readOnly: true",
+		"fieldPath: spec.nodeName", "--pod-logs-dir=/var/log/pods", "--node-name=$(NODE_NAME)", "--pods-namespace=" + ns, "--pod-logs-forwarded",
+		"name: t-fluentd", "path /var/log/pods/" + ns + "_lantern-*/runtime/*.log", "tag lantern.pod.*", "host t-logger." + ns + ".svc"} {
+		if !strings.Contains(manifest, want) {
+			t.Errorf("helm template with pool pods and Fluentd: want %q in the output", want)
+		}
+	}
+	if manifest, err = helm(t, "", "template", "t", chart, "--namespace", ns, "--set", "poolmgr.instances=pods,logger.podLogs.enabled=false"); err != nil {
+		t.Fatal(err)
+	} else if strings.Contains(manifest, "kind: DaemonSet") || strings.Contains(manifest, "hostPath") {
+		t.Error("helm template with logger.podLogs.enabled=false: want no DaemonSet and no hostPath")
+	}
 	// The optional Prometheus Operator objects render with the alert rules.
-	manifest, err := helm(t, "", "template", "t", chart, "--namespace", ns, "--set", "metrics.serviceMonitor.enabled=true,metrics.prometheusRule.enabled=true")
+	manifest, err = helm(t, "", "template", "t", chart, "--namespace", ns, "--set", "metrics.serviceMonitor.enabled=true,metrics.prometheusRule.enabled=true")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,10 +147,28 @@ func TestHelmChart(t *testing.T) {
 
 	// Least privilege: what each role's ServiceAccount may do.
 	sa := func(role string) string { return "system:serviceaccount:" + ns + ":t-" + role }
-	checks := []struct {
+	type check struct {
 		as, verb, resource string
 		want               string
-	}{
+	}
+	canI := func(checks []check) {
+		t.Helper()
+		for _, c := range checks {
+			args := []string{"auth", "can-i", c.verb, c.resource, "-n", ns, "--as", c.as}
+			if res, sub, ok := strings.Cut(c.resource, "/"); ok {
+				args = []string{"auth", "can-i", c.verb, res, "--subresource", sub, "-n", ns, "--as", c.as}
+			}
+			if in, ok := strings.CutPrefix(c.verb, "default:"); ok { // asked in another namespace
+				args[2], args[5] = in, "default"
+			}
+			out, _ := cluster.Kubectl(t.Context(), "", args...)
+			lines := strings.Split(strings.TrimSpace(out), "\n") // the answer is last, after any warning
+			if got := lines[len(lines)-1]; got != c.want {
+				t.Errorf("can %s %s %s: got %q, want %q", c.as, c.verb, c.resource, got, c.want)
+			}
+		}
+	}
+	checks := []check{
 		// resource/subresource: asked with --subresource.
 		{sa("controller"), "create", "functions.lantern.dev", "yes"},
 		{sa("controller"), "watch", "httptriggers.lantern.dev", "yes"},
@@ -146,16 +184,7 @@ func TestHelmChart(t *testing.T) {
 		{sa("router"), "patch", "functions.lantern.dev/status", "no"},
 		{sa("logger"), "list", "pods", "no"},
 	}
-	for _, c := range checks {
-		args := []string{"auth", "can-i", c.verb, c.resource, "-n", ns, "--as", c.as}
-		if res, sub, ok := strings.Cut(c.resource, "/"); ok {
-			args = []string{"auth", "can-i", c.verb, res, "--subresource", sub, "-n", ns, "--as", c.as}
-		}
-		out, _ := cluster.Kubectl(t.Context(), "", args...)
-		if got := strings.TrimSpace(out); got != c.want {
-			t.Errorf("can %s %s %s: got %q, want %q", c.as, c.verb, c.resource, got, c.want)
-		}
-	}
+	canI(checks)
 
 	checkChartWebhook(t, ns, chart)
 
@@ -200,6 +229,40 @@ func TestHelmChart(t *testing.T) {
 	}
 	run("fn", "delete", "--name", "rbac-fn")
 	run("env", "delete", "--name", "rbac-env")
+
+	// With pool pods: the logger DaemonSet's account reads the pods of the
+	// release namespace, and does nothing else.
+	if _, err := helm(t, "", "upgrade", "t", chart, "--namespace", ns, "--set", "poolmgr.instances=pods,fluentd.enabled=true"); err != nil {
+		t.Fatal(err)
+	}
+	out, err = kubectl(t, "", "get", "daemonsets,deployments,configmaps,roles", "-n", ns, "-o", "name")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"daemonset.apps/t-logger", "configmap/t-fluentd", "role.rbac.authorization.k8s.io/t-logger-pods"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("after helm upgrade with pool pods: want %s among\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "deployment.apps/t-logger") {
+		t.Errorf("after helm upgrade with pool pods: the logger Deployment is still there:\n%s", out)
+	}
+	canI([]check{
+		{sa("logger"), "get", "pods", "yes"},
+		{sa("logger"), "list", "pods", "yes"},
+		{sa("logger"), "watch", "pods", "yes"},
+		{sa("logger"), "create", "pods", "no"},
+		{sa("logger"), "delete", "pods", "no"},
+		{sa("logger"), "patch", "pods", "no"},
+		{sa("logger"), "get", "pods/log", "no"},
+		{sa("logger"), "list", "secrets", "no"},
+		{sa("logger"), "get", "configmaps", "no"},
+		{sa("logger"), "list", "functions.lantern.dev", "no"},
+		{sa("logger"), "list", "nodes", "no"},
+		{sa("logger"), "default:list", "pods", "no"}, // only the release namespace
+		{sa("poolmgr"), "create", "pods", "yes"},
+		{sa("router"), "list", "pods", "no"},
+	})
 }
 
 // checkChartWebhook checks the webhook the chart installed: its

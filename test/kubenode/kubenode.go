@@ -25,6 +25,13 @@
 // fsGroup (which owns the pod's emptyDir volumes), and is started again
 // as its pod's restartPolicy says.
 //
+// Each container's stdout and stderr are written as a kubelet keeps them,
+// in the CRI log format (logs/cri), to
+// <Options.PodLogsDir>/<namespace>_<pod>_<uid>/<container>/<restarts>.log, and
+// served from there to `kubectl logs`: the node serves the kubelet API
+// (HTTPS, a self-signed certificate) on 127.0.0.1 and registers that
+// address and port in its Node status, where the API server finds it.
+//
 // It stands in for a kubelet and a container runtime on a machine that has
 // neither, so that the platform's pods run for real against a real API
 // server: processes start, serve, exit, and are stopped when their pod is
@@ -55,6 +62,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	statsv1alpha1 "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
+
+	"github.com/lantern-faas/lantern/logs/cri"
 )
 
 // Options configure a node.
@@ -64,8 +73,11 @@ type Options struct {
 	// Images maps a container image to the command that stands for it; the
 	// container's args follow it.
 	Images map[string][]string
-	// Dir holds each container's working folder and log.
+	// Dir holds each container's working folder.
 	Dir string
+	// PodLogsDir holds the containers' logs, laid out as a kubelet's
+	// /var/log/pods; Dir/pods when empty.
+	PodLogsDir string
 	// FirstIP is the third octet of the first pod address (127.77.<n>.1),
 	// and of the first Service address (127.78.<n>.1); nodes running side
 	// by side pick different ones. 1 when zero.
@@ -121,6 +133,13 @@ func Start(ctx context.Context, client kubernetes.Interface, opts Options) (*Nod
 	if opts.FirstIP == 0 {
 		opts.FirstIP = 1
 	}
+	if opts.PodLogsDir == "" {
+		opts.PodLogsDir = filepath.Join(opts.Dir, "pods")
+	}
+	kubelet, err := newKubeletServer()
+	if err != nil {
+		return nil, err
+	}
 	p := &provider{opts: opts, client: client, pods: map[string]*pod{}, next: opts.FirstIP << 8, updates: make(chan *corev1.Pod, 4096)}
 	runCtx, cancel := context.WithCancel(context.Background())
 	if opts.Services {
@@ -141,9 +160,13 @@ func Start(ctx context.Context, client kubernetes.Interface, opts Options) (*Nod
 			corev1.ResourcePods: resource.MustParse("1000"), corev1.ResourceCPU: resource.MustParse("64"), corev1.ResourceMemory: resource.MustParse("256Gi"),
 		}
 		cfg.Node.Status.Allocatable = cfg.Node.Status.Capacity
+		// Where the API server reaches the kubelet API (kubectl logs).
+		cfg.Node.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "127.0.0.1"}}
+		cfg.Node.Status.DaemonEndpoints.KubeletEndpoint.Port = int32(kubelet.port)
 		return p, nil, nil // nil: virtual-kubelet marks the node Ready itself
-	}, nodeutil.WithClient(client), func(c *nodeutil.NodeConfig) error {
-		c.HTTPListenAddr = "127.0.0.1:0" // no TLS config: the kubelet API is not served
+	}, nodeutil.WithClient(client), nodeutil.WithTLSConfig(kubelet.tls), nodeutil.AttachProviderRoutes(kubelet.mux), func(c *nodeutil.NodeConfig) error {
+		c.HTTPListenAddr = kubelet.addr
+		c.Handler = kubelet.mux
 		c.NumWorkers = 4
 		// The node resolves the environment itself: status.podIP is only
 		// known once it has given the pod its address.
@@ -219,6 +242,8 @@ type pod struct {
 
 type container struct {
 	cmd      *exec.Cmd
+	log      *logFile
+	streams  [2]*streamWriter // stdout, stderr
 	started  time.Time
 	exited   chan struct{}
 	exitCode int
@@ -232,6 +257,17 @@ type container struct {
 	last     *corev1.ContainerStateTerminated
 	// backoff: it exited and will be started again (restartPolicy).
 	backoff bool
+}
+
+// reap waits for the container's process to exit and for all its output
+// to be in its log, and closes the log.
+func (c *container) reap() error {
+	err := c.cmd.Wait()
+	for _, w := range c.streams {
+		w.flush()
+	}
+	c.log.close()
+	return err
 }
 
 func (c *container) running() bool {
@@ -309,7 +345,7 @@ func (p *provider) CreatePod(ctx context.Context, in *corev1.Pod) error {
 			break
 		}
 		var ctr *container
-		if ctr, startErr = p.start(obj, pd.ip, c, vols); startErr != nil {
+		if ctr, startErr = p.start(obj, pd.ip, c, vols, 0); startErr != nil {
 			break
 		}
 		p.mu.Lock()
@@ -331,7 +367,7 @@ func (p *provider) podDir(obj *corev1.Pod) string {
 }
 
 // start starts one container of a pod.
-func (p *provider) start(obj *corev1.Pod, ip string, c corev1.Container, vols *podVolumes) (*container, error) {
+func (p *provider) start(obj *corev1.Pod, ip string, c corev1.Container, vols *podVolumes, restarts int) (ctr *container, err error) {
 	argv, ok := p.opts.Images[c.Image]
 	if !ok {
 		return nil, fmt.Errorf("container %s: image %q is not mapped to a command on node %s", c.Name, c.Image, p.opts.Name)
@@ -340,11 +376,15 @@ func (p *provider) start(obj *corev1.Pod, ip string, c corev1.Container, vols *p
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	log, err := os.OpenFile(filepath.Join(dir, "log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	log, err := createLogFile(filepath.Join(podLogDir(p.opts.PodLogsDir, obj.Namespace, obj.Name, string(obj.UID)), c.Name), restarts)
 	if err != nil {
 		return nil, err
 	}
-	defer log.Close()
+	defer func() {
+		if err != nil {
+			log.close()
+		}
+	}()
 	// An emptyDir's mount path is rewritten to its folder; 0.0.0.0, all of
 	// the pod's interfaces, is the pod's IP.
 	rewrites := []string{"0.0.0.0:", ip + ":"}
@@ -400,12 +440,15 @@ func (p *provider) start(obj *corev1.Pod, ip string, c corev1.Container, vols *p
 		cmd = exec.Command("/bin/sh", append(append(append([]string{"-c", mountScript, "mountns"}, binds...), "--", argv[0]), append(argv[1:], args...)...)...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Unshareflags: syscall.CLONE_NEWNS}
 	}
-	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, log, log
+	ctr = &container{log: log, cmd: cmd, started: time.Now(), exited: make(chan struct{}), ready: c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil,
+		streams: [2]*streamWriter{{file: log, stream: cri.Stdout}, {file: log, stream: cri.Stderr}}}
+	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, ctr.streams[0], ctr.streams[1]
+	cmd.WaitDelay = time.Second // a child left holding the pipes does not hold up the exit
 	cmd.Env = env.list
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("container %s: %w", c.Name, err)
 	}
-	return &container{cmd: cmd, started: time.Now(), exited: make(chan struct{}), ready: c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil}, nil
+	return ctr, nil
 }
 
 // userOf is the user a container runs as, from its securityContext and its
@@ -526,7 +569,7 @@ func (p *provider) watch(pd *pod, c corev1.Container, ctr *container) {
 // the container again when the pod's restartPolicy says so, after a
 // back-off that doubles from 1s to 30s (a kubelet's goes from 10s to 5min).
 func (p *provider) wait(pd *pod, c corev1.Container, ctr *container) {
-	err := ctr.cmd.Wait()
+	err := ctr.reap()
 	code := 0
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
@@ -551,7 +594,7 @@ func (p *provider) wait(pd *pod, c corev1.Container, ctr *container) {
 	case <-pd.ctx.Done():
 		return
 	}
-	next, err := p.start(obj, pd.ip, c, pd.vols)
+	next, err := p.start(obj, pd.ip, c, pd.vols, ctr.restarts+1)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch {
@@ -560,7 +603,7 @@ func (p *provider) wait(pd *pod, c corev1.Container, ctr *container) {
 		pd.obj.Status.Phase, pd.obj.Status.Reason, pd.obj.Status.Message = corev1.PodFailed, "StartError", err.Error()
 	case pd.deleted:
 		go stop([]*container{next}, 0)
-		go func() { _ = next.cmd.Wait(); close(next.exited) }()
+		go func() { _ = next.reap(); close(next.exited) }()
 		return
 	default:
 		next.restarts, next.last = ctr.restarts+1, terminated(ctr)
@@ -688,10 +731,17 @@ func (p *provider) DeletePod(ctx context.Context, in *corev1.Pod) error {
 		ctrs = append(ctrs, c)
 	}
 	p.mu.Unlock()
+	// The grace period of the deletion, else (a pod deleted by force, gone
+	// from the API) the pod's own, and at least 2 s, as a kubelet's
+	// container runtime manager gives (minimumGracePeriodInSeconds).
 	grace := 2 * time.Second
-	if in.DeletionGracePeriodSeconds != nil {
+	switch {
+	case in.DeletionGracePeriodSeconds != nil:
 		grace = time.Duration(*in.DeletionGracePeriodSeconds) * time.Second
+	case in.Spec.TerminationGracePeriodSeconds != nil:
+		grace = time.Duration(*in.Spec.TerminationGracePeriodSeconds) * time.Second
 	}
+	grace = max(grace, minGrace)
 	stop(ctrs, grace)
 	if p.svc != nil {
 		p.svc.removeHosts(filepath.Join(p.podDir(pd.obj), "etc-hosts"))
@@ -708,6 +758,10 @@ func (p *provider) DeletePod(ctx context.Context, in *corev1.Pod) error {
 	p.mu.Unlock()
 	return nil
 }
+
+// minGrace is the shortest time a container is given between SIGTERM and
+// SIGKILL.
+const minGrace = 2 * time.Second
 
 func stop(ctrs []*container, grace time.Duration) {
 	for _, c := range ctrs {
@@ -794,10 +848,6 @@ func (p *provider) NotifyPods(ctx context.Context, f func(*corev1.Pod)) {
 }
 
 var errNotSupported = errdefs.InvalidInput("not supported by the test node")
-
-func (p *provider) GetContainerLogs(context.Context, string, string, string, vkapi.ContainerLogOpts) (io.ReadCloser, error) {
-	return nil, errNotSupported
-}
 
 func (p *provider) RunInContainer(context.Context, string, string, string, []string, vkapi.AttachIO) error {
 	return errNotSupported

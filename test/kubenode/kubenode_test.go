@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/lantern-faas/lantern/logs/cri"
 	"github.com/lantern-faas/lantern/test/kubeenv"
 	"github.com/lantern-faas/lantern/test/kubenode"
 	"github.com/lantern-faas/lantern/test/testenv"
@@ -34,8 +38,10 @@ func TestNode(t *testing.T) {
 	}
 	cs := kubernetes.NewForConfigOrDie(cluster.Config)
 	began := time.Now()
-	n, err := kubenode.Start(ctx, cs, kubenode.Options{Name: "node-a", Dir: t.TempDir(), Images: map[string][]string{
-		"test/http": {"/bin/sh", "-c", `exec python3 -m http.server 8080 --bind "$POD_IP"`},
+	podLogs := t.TempDir()
+	n, err := kubenode.Start(ctx, cs, kubenode.Options{Name: "node-a", Dir: t.TempDir(), PodLogsDir: podLogs, Images: map[string][]string{
+		"test/http":   {"/bin/sh", "-c", `exec python3 -m http.server 8080 --bind "$POD_IP"`},
+		"test/talker": {"/bin/sh", "-c", `echo out one; sleep 0.1; echo err one >&2; sleep 0.1; python3 -c 'print("x" * 20000)'; printf 'out two\n'; exec sleep 600`},
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -89,6 +95,38 @@ func TestNode(t *testing.T) {
 		t.Fatalf("pods web and web2 share the IP %s", web.Status.PodIP)
 	}
 	eventuallyOK(t, fmt.Sprintf("http://%s:8080/", web2.Status.PodIP))
+
+	// Output goes to the pod's CRI log file, as a kubelet keeps it, and
+	// kubectl logs reads it through the API server.
+	talker := newPod("talker", "test/talker")
+	logFile := filepath.Join(podLogs, "default_talker_"+string(talker.UID), "main", "0.log")
+	var entries []cri.Entry
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		entries = readEntries(t, logFile)
+		if len(entries) >= 5 || time.Now().After(deadline) {
+			break
+		}
+	}
+	var got []string
+	for _, e := range entries {
+		got = append(got, fmt.Sprintf("%s %v %d", e.Stream, e.Partial, len(e.Message)))
+	}
+	// The 20,000-byte line is cut as the runtimes cut it: 16 KiB, then the rest.
+	if want := []string{"stdout false 7", "stderr false 7", "stdout true 16384", "stdout false 3616", "stdout false 7"}; !slices.Equal(got, want) {
+		t.Fatalf("entries of %s: got %v, want %v", logFile, got, want)
+	}
+	out, err := cluster.Kubectl(ctx, "", "logs", "talker")
+	if want := "out one\nerr one\n" + strings.Repeat("x", 20000) + "\nout two\n"; err != nil || out != want {
+		t.Fatalf("kubectl logs talker: got %.200q, %v; want the four lines", out, err)
+	}
+	out, err = cluster.Kubectl(ctx, "", "logs", "talker", "--tail=1", "--timestamps")
+	if ts, line, _ := strings.Cut(out, " "); err != nil || line != "out two\n" || !strings.HasPrefix(ts, entries[4].Time.UTC().Format(time.RFC3339Nano)[:19]) {
+		t.Fatalf("kubectl logs talker --tail=1 --timestamps: got %q, %v; want the last line with its time", out, err)
+	}
+	out, err = cluster.Kubectl(ctx, "", "logs", "talker", "--since-time", time.Now().Add(time.Hour).Format(time.RFC3339))
+	if err != nil || out != "" {
+		t.Fatalf("kubectl logs talker --since-time <in an hour>: got %q, %v; want nothing", out, err)
+	}
 
 	// A process that dies fails its pod.
 	pid := n.PIDs("default", "web2")["main"]
@@ -171,6 +209,27 @@ func podReady(p *corev1.Pod) bool {
 		}
 	}
 	return false
+}
+
+// readEntries parses a CRI log file.
+func readEntries(t *testing.T, path string) []cri.Entry {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	var out []cri.Entry
+	for _, line := range strings.SplitAfter(string(data), "\n") {
+		if !strings.HasSuffix(line, "\n") {
+			break // being written
+		}
+		e, err := cri.Parse([]byte(strings.TrimSuffix(line, "\n")))
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		out = append(out, e)
+	}
+	return out
 }
 
 func nodeReady(n *corev1.Node) bool {

@@ -74,3 +74,15 @@ securityContext:
   allowPrivilegeEscalation: false
   capabilities: {drop: [ALL]}
 {{- end -}}
+
+{{/* "true" when the logger reads the pool pods' logs on each node: pool
+pods (poolmgr.instances: pods) and logger.podLogs.enabled. */}}
+{{- define "lantern.podLogs" -}}
+{{- if and .Values.logger.enabled .Values.logger.podLogs.enabled (eq .Values.poolmgr.instances "pods") -}}true{{- end -}}
+{{- end -}}
+
+{{/* "true" when the logger needs to read pool pods in the API: it reads
+their logs, or attributes the lines Fluentd forwards. */}}
+{{- define "lantern.loggerReadsPods" -}}
+{{- if or (include "lantern.podLogs" .) (and .Values.logger.enabled .Values.fluentd.enabled) -}}true{{- end -}}
+{{- end -}}

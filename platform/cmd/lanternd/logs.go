@@ -8,10 +8,14 @@ import (
 	"path/filepath"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/lantern-faas/lantern/logs"
 	"github.com/lantern-faas/lantern/logs/embedded"
 	"github.com/lantern-faas/lantern/logs/influx"
 	"github.com/lantern-faas/lantern/platform/controller"
+	"github.com/lantern-faas/lantern/platform/internal/kubecore"
+	"github.com/lantern-faas/lantern/platform/podlogs"
 	"github.com/lantern-faas/lantern/platform/poolmgr"
 )
 
@@ -47,19 +51,118 @@ func newLogStore(ctx context.Context, o *options, logger *slog.Logger) (logStore
 	return st, nil
 }
 
-// startCollector listens for the forward protocol on addr and writes what
-// arrives to sink until ctx ends. It returns the address it listens on.
-func startCollector(ctx context.Context, o *options, addr string, sink logs.Sink, logger *slog.Logger, tel *telemetryDeps) (string, func() error, error) {
+// collector is the log collector of a process: the forward protocol on
+// addr, and run writes what arrives to the sink until ctx ends.
+type collector struct {
+	*logs.Collector
+	addr string
+	run  func() error
+}
+
+// startCollector listens for the forward protocol on addr, for a collector
+// that writes to sink until ctx ends.
+func startCollector(ctx context.Context, o *options, addr string, sink logs.Sink, logger *slog.Logger, tel *telemetryDeps) (*collector, error) {
 	col, err := logs.NewCollector(logs.CollectorConfig{Addr: addr, SpoolDir: filepath.Join(o.dataDir, "logs-collector-spool")},
 		sink, logs.Deps{Logger: logger.With("component", "logger"), Registerer: tel.registerer()})
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
 	ln, err := listen("--logs-forward-addr", addr)
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
-	return ln.Addr().String(), func() error { return col.Serve(ctx, ln) }, nil
+	return &collector{Collector: col, addr: ln.Addr().String(), run: func() error { return col.Serve(ctx, ln) }}, nil
+}
+
+// podLogs reads the logs of the node's pool pods into a collector, and
+// attributes the pool pod lines a node agent forwards to it.
+type podLogs struct {
+	t  *podlogs.Tailer
+	f  *podlogs.Forwarded
+	cs *kubecore.Client
+}
+
+// newPodLogs reads the logs of the pool pods of --node-name from
+// --pod-logs-dir into col, or returns nil without --pod-logs-dir. Call it
+// before col runs.
+func newPodLogs(o *options, col *collector, logger *slog.Logger, tel *telemetryDeps) (*podLogs, error) {
+	if o.podLogsDir == "" && !o.podLogsForwarded {
+		return nil, nil
+	}
+	if o.podLogsDir != "" && o.nodeName == "" {
+		return nil, fmt.Errorf("--pod-logs-dir=%s needs --node-name (the node this logger runs on; $NODE_NAME from the downward API in a DaemonSet)", o.podLogsDir)
+	}
+	cfg, err := o.kubeConfig()
+	if err != nil {
+		return nil, fmt.Errorf("pool pod logs: %w", err)
+	}
+	cs, err := kubecore.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ns := o.podsNamespace
+	if ns == "" {
+		ns = o.kubeNamespace
+	}
+	pl := &podLogs{cs: cs}
+	if o.podLogsForwarded {
+		pl.f = podlogs.NewForwarded(ns, o.podLogsSettle, col.Add, logger.With("component", "podlogs"), tel.registerer())
+		col.SetRewrite(pl.f.Rewrite)
+		logger.Info("attributing forwarded pool pod lines", "tag", podlogs.TagPrefix+"*", "namespace", ns)
+	}
+	if o.podLogsDir == "" {
+		return pl, nil
+	}
+	copts := logs.DefaultCaptureOptions()
+	t, err := podlogs.New(podlogs.Config{Dir: o.podLogsDir, Node: o.nodeName, Namespace: ns, StateDir: filepath.Join(o.dataDir, "podlogs"),
+		Settle: o.podLogsSettle, Capture: copts}, col.Add, logger.With("component", "podlogs"), tel.registerer())
+	if err != nil {
+		return nil, fmt.Errorf("--pod-logs-dir=%s: %w", o.podLogsDir, err)
+	}
+	col.SetWritten(t.Written)
+	logger.Info("reading pool pod logs", "dir", o.podLogsDir, "node", o.nodeName, "namespace", ns)
+	pl.t = t
+	return pl, nil
+}
+
+// run watches the pool pods and reads the node's pods' logs until ctx
+// ends.
+func (p *podLogs) run(ctx context.Context) error {
+	if p == nil {
+		return nil
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	if p.f != nil {
+		g.Go(func() error {
+			if err := podlogs.WatchForwarded(ctx, p.cs, p.f); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("--pod-logs-forwarded: %w", err)
+			}
+			return p.f.Run(ctx)
+		})
+	}
+	if p.t != nil {
+		g.Go(func() error {
+			if err := podlogs.Watch(ctx, p.cs, p.t); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("--pod-logs-dir: %w", err)
+			}
+			return p.t.Run(ctx)
+		})
+	}
+	return g.Wait()
+}
+
+// close keeps where reading stands; call it once the collector has
+// stopped, so that what it wrote last counts.
+func (p *podLogs) close() {
+	if p != nil && p.t != nil {
+		_ = p.t.Close()
+	}
 }
 
 // newCapture tags instance output and ships it to the collector at addr.

@@ -89,12 +89,18 @@ func runAll(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 	if runWebhook != nil {
 		g.Go(func() error { return runWebhook(gctx) })
 	}
-	fwdAddr, runCollector, err := startCollector(gctx, o, orDefault(o.logsForwardAddr, "127.0.0.1:0"), lst, logger, tel)
+	col, err := startCollector(gctx, o, orDefault(o.logsForwardAddr, "127.0.0.1:0"), lst, logger, tel)
 	if err != nil {
 		return err
 	}
-	g.Go(runCollector)
-	capture, shipper, err := newCapture(o, fwdAddr, logger, tel)
+	pl, err := newPodLogs(o, col, logger, tel)
+	if err != nil {
+		return err
+	}
+	defer pl.close() // after g.Wait: the collector has written what it could
+	g.Go(col.run)
+	g.Go(func() error { return pl.run(gctx) })
+	capture, shipper, err := newCapture(o, col.addr, logger, tel)
 	if err != nil {
 		return err
 	}
@@ -245,7 +251,8 @@ func runRouter(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 }
 
 // runLogger collects function logs over the forward protocol (from
-// poolmgrs, or Fluentd/Fluent Bit) and serves queries on --logger-addr.
+// poolmgrs, or Fluentd/Fluent Bit), and with --pod-logs-dir from the log
+// files of its node's pool pods, and serves queries on --logger-addr.
 func runLogger(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 	ctx := cmd.Context()
 	tel, err := newTelemetry(ctx, o, "lantern-logger")
@@ -259,17 +266,23 @@ func runLogger(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 	}
 	defer lst.Close()
 	g, gctx := errgroup.WithContext(ctx)
-	fwdAddr, runCollector, err := startCollector(gctx, o, orDefault(o.logsForwardAddr, "127.0.0.1:24224"), lst, logger, tel)
+	col, err := startCollector(gctx, o, orDefault(o.logsForwardAddr, "127.0.0.1:24224"), lst, logger, tel)
 	if err != nil {
 		return err
 	}
+	pl, err := newPodLogs(o, col, logger, tel)
+	if err != nil {
+		return err
+	}
+	defer pl.close() // after g.Wait: the collector has written what it could
 	ln, err := listen("--logger-addr", o.loggerAddr)
 	if err != nil {
 		return err
 	}
-	g.Go(runCollector)
+	g.Go(col.run)
+	g.Go(func() error { return pl.run(gctx) })
 	g.Go(func() error { return serve(gctx, ln, tel.withMetrics(loggerHandler(lst)), logger) })
-	logger.Info("logger ready", "forward", fwdAddr, "api", "http://"+ln.Addr().String())
+	logger.Info("logger ready", "forward", col.addr, "api", "http://"+ln.Addr().String())
 	return g.Wait()
 }
 

@@ -69,6 +69,10 @@ type options struct {
 	podControllerURL string
 	webhookAddr      string
 	webhookCertDir   string
+	podLogsDir       string
+	nodeName         string
+	podLogsSettle    time.Duration
+	podLogsForwarded bool
 	fetcherAddr      string
 	codeDir          string
 	getenv           func(string) string
@@ -129,6 +133,10 @@ func newRootCommand(getenv func(string) string) *cobra.Command {
 	pf.StringVar(&o.podControllerURL, "pod-controller-url", getenv("LANTERN_POD_CONTROLLER_URL"), "--instances=pods: the controller's URL as pods reach it (default --controller-url)")
 	pf.StringVar(&o.webhookAddr, "webhook-addr", getenv("LANTERN_WEBHOOK_ADDR"), "controller and all roles, --backend=kubernetes: serve the validating admission webhook (HTTPS, path /validate) on this address, so that kubectl is refused what the REST API refuses; empty: off")
 	pf.StringVar(&o.webhookCertDir, "webhook-cert-dir", getenv("LANTERN_WEBHOOK_CERT_DIR"), "--webhook-addr: folder with the webhook's tls.crt and tls.key (a kubernetes.io/tls Secret volume); read again when they change")
+	pf.StringVar(&o.podLogsDir, "pod-logs-dir", getenv("LANTERN_POD_LOGS_DIR"), "logger and all roles: read the output of the pool pods of --node-name from this folder, the kubelet's /var/log/pods (empty: off; pool pods in --pods-namespace)")
+	pf.StringVar(&o.nodeName, "node-name", envOr(getenv, "LANTERN_NODE_NAME", getenv("NODE_NAME")), "--pod-logs-dir: the node whose pods' logs are read, the one the logger runs on (default $NODE_NAME)")
+	pf.BoolVar(&o.podLogsForwarded, "pod-logs-forwarded", false, "logger role: attribute the pool pod lines a node agent such as Fluentd forwards (tag lantern.pod.<file path>, records with stream, message and the line's time) with the pods' marks; needs get, list and watch on pods in --pods-namespace")
+	pf.DurationVar(&o.podLogsSettle, "pod-logs-settle", 10*time.Second, "--pod-logs-dir: how long a line of a pool pod not (yet) marked specialized waits for the mark before it is kept as its environment's")
 	pf.StringVar(&o.fetcherAddr, "fetcher-addr", envOr(getenv, "LANTERN_FETCHER_ADDR", "127.0.0.1:8000"), "fetcher role: listen address")
 	pf.StringVar(&o.codeDir, "code-dir", envOr(getenv, "LANTERN_CODE_DIR", "/userfunc"), "fetcher role: the code folder it shares with the runtime container")
 	pf.IntVar(&o.procs, "procs", 0, "CPUs lanternd itself uses (GOMAXPROCS); 0: half of them, at least 1, leaving the rest to the function instances (the GOMAXPROCS variable wins)")

@@ -102,7 +102,7 @@ func New(ctx context.Context, cs *kubecore.Client, cfg Config) (*Runtime, error)
 		return nil, errors.New("kubepods: no fetcher image")
 	}
 	r := &Runtime{cfg: cfg, cs: cs, procs: map[string]*pod{}, owners: map[ownerKey]metav1.OwnerReference{}, stopped: make(chan struct{})}
-	inf, err := cs.PodInformer(cfg.Namespace, LabelManagedBy+"="+managedBy)
+	inf, err := cs.PodInformer(cfg.Namespace, LabelSelector)
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +120,7 @@ func New(ctx context.Context, cs *kubecore.Client, cfg Config) (*Runtime, error)
 	}
 	// The pods of a previous run, listed before the informer starts so that
 	// their events find them registered.
-	prev, err := cs.Pods(cfg.Namespace).List(ctx, metav1.ListOptions{LabelSelector: LabelManagedBy + "=" + managedBy})
+	prev, err := cs.Pods(cfg.Namespace).List(ctx, metav1.ListOptions{LabelSelector: LabelSelector})
 	if err != nil {
 		return nil, fmt.Errorf("kubepods: list the pool pods of a previous run in %s: %w", cfg.Namespace, err)
 	}
@@ -134,13 +134,27 @@ func New(ctx context.Context, cs *kubecore.Client, cfg Config) (*Runtime, error)
 	return r, nil
 }
 
-// Annotations of a pool pod: what it was started and specialized for.
+// Annotations of a pool pod: what it was started for, and once specialized
+// (MarkSpecialized) the function it serves and since when. The node's log
+// reader (platform/podlogs) attributes the pod's output with them.
 const (
-	annEnvNamespace = "lantern.dev/environment-namespace"
-	annEnvVersion   = "lantern.dev/environment-version"
-	annFunction     = "lantern.dev/function"
-	annFnVersion    = "lantern.dev/function-version"
+	AnnotationEnvNamespace      = "lantern.dev/environment-namespace"
+	AnnotationEnvVersion        = "lantern.dev/environment-version"
+	AnnotationFunction          = "lantern.dev/function"
+	AnnotationFunctionNamespace = "lantern.dev/function-namespace"
+	AnnotationFunctionVersion   = "lantern.dev/function-version"
+	// AnnotationSpecializedAt is when the pod began to serve its function
+	// (RFC 3339, nanoseconds): what it printed from then on is the
+	// function's, what it printed before its environment's.
+	AnnotationSpecializedAt = "lantern.dev/specialized-at"
 )
+
+// Container is the name of the runtime container of a pool pod, the one
+// whose output is the function's.
+const Container = "runtime"
+
+// LabelSelector selects the pool pods.
+const LabelSelector = LabelManagedBy + "=" + managedBy
 
 // adoptPod keeps a running pod of a previous run for Adopt, and deletes
 // one that is not running.
@@ -160,8 +174,8 @@ func (r *Runtime) adoptPod(ctx context.Context, o *corev1.Pod) {
 	r.procs[o.Name] = p
 	r.prev = append(r.prev, instance.Adopted{
 		ID: o.Labels[LabelInstance], Process: &process{r: r, p: p},
-		EnvNamespace: o.Annotations[annEnvNamespace], EnvName: o.Labels[LabelEnvironment], EnvVersion: o.Annotations[annEnvVersion],
-		FunctionName: o.Annotations[annFunction], FunctionVersion: o.Annotations[annFnVersion],
+		EnvNamespace: o.Annotations[AnnotationEnvNamespace], EnvName: o.Labels[LabelEnvironment], EnvVersion: o.Annotations[AnnotationEnvVersion],
+		FunctionName: o.Annotations[AnnotationFunction], FunctionVersion: o.Annotations[AnnotationFunctionVersion],
 	})
 }
 
@@ -313,7 +327,7 @@ func (r *Runtime) podSpec(name, image string, env *api.Environment, opts instanc
 		ObjectMeta: metav1.ObjectMeta{
 			Name: name, Namespace: r.cfg.Namespace,
 			Labels:      map[string]string{LabelManagedBy: managedBy, LabelEnvironment: env.Metadata.Name, LabelInstance: opts.ID},
-			Annotations: map[string]string{annEnvNamespace: env.Metadata.Namespace, annEnvVersion: instance.Version(&env.Metadata)},
+			Annotations: map[string]string{AnnotationEnvNamespace: env.Metadata.Namespace, AnnotationEnvVersion: instance.Version(&env.Metadata)},
 		},
 		Spec: corev1.PodSpec{
 			NodeName:                      r.cfg.NodeName,
@@ -321,7 +335,7 @@ func (r *Runtime) podSpec(name, image string, env *api.Environment, opts instanc
 			TerminationGracePeriodSeconds: &grace,
 			AutomountServiceAccountToken:  ptr(false),
 			Containers: []corev1.Container{
-				{Name: "runtime", Image: image, Env: vars, VolumeMounts: []corev1.VolumeMount{code},
+				{Name: Container, Image: image, Env: vars, VolumeMounts: []corev1.VolumeMount{code},
 					Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: int32(r.cfg.Port)}}},
 				{Name: "fetcher", Image: r.cfg.FetcherImage, Args: fetcherArgs, Env: []corev1.EnvVar{podIP}, VolumeMounts: []corev1.VolumeMount{code},
 					Ports: []corev1.ContainerPort{{Name: "fetcher", ContainerPort: int32(r.cfg.FetcherPort)}}},
@@ -423,11 +437,13 @@ func (p *process) Done() <-chan struct{} { return p.p.done }
 func (p *process) Err() error            { return p.p.err }
 func (p *process) Tail() string          { return p.p.message }
 
-// MarkSpecialized records fn in the pod's annotations, for adoption, and
-// adds the function to the pod's owners.
-func (p *process) MarkSpecialized(ctx context.Context, fn *api.Function) error {
+// MarkSpecialized records fn in the pod's annotations, for adoption and for
+// the attribution of the pod's output (since: when it began to serve fn),
+// and adds the function to the pod's owners.
+func (p *process) MarkSpecialized(ctx context.Context, fn *api.Function, since time.Time) error {
 	meta := map[string]any{"annotations": map[string]string{
-		annFunction: fn.Metadata.Name, annFnVersion: instance.Version(&fn.Metadata)}}
+		AnnotationFunction: fn.Metadata.Name, AnnotationFunctionNamespace: fn.Metadata.Namespace,
+		AnnotationFunctionVersion: instance.Version(&fn.Metadata), AnnotationSpecializedAt: since.UTC().Format(time.RFC3339Nano)}}
 	if owner := p.r.ownerRefs(ctx, functionsGVR, &fn.Metadata, false); len(owner) > 0 {
 		meta["ownerReferences"] = append(slices.Clip(p.p.owners), owner...)
 	}

@@ -136,13 +136,17 @@ func (m ConfigMaps) Delete(ctx context.Context, name string, opts metav1.DeleteO
 // empty), as *unstructured.Unstructured. It is what client-go's
 // dynamicinformer builds, without linking client-go's typed informers.
 func Informer(ri dynamic.ResourceInterface, labelSelector string) cache.SharedIndexInformer {
+	return informer(ri, labelSelector, "")
+}
+
+func informer(ri dynamic.ResourceInterface, labelSelector, fieldSelector string) cache.SharedIndexInformer {
 	lw := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.LabelSelector = labelSelector
+			o.LabelSelector, o.FieldSelector = labelSelector, fieldSelector
 			return ri.List(ctx, o)
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.LabelSelector = labelSelector
+			o.LabelSelector, o.FieldSelector = labelSelector, fieldSelector
 			return ri.Watch(ctx, o)
 		},
 	}
@@ -152,7 +156,17 @@ func Informer(ri dynamic.ResourceInterface, labelSelector string) cache.SharedIn
 // PodInformer watches the pods of namespace ns that match labelSelector;
 // its handlers get *corev1.Pod objects.
 func (c *Client) PodInformer(ns, labelSelector string) (cache.SharedIndexInformer, error) {
-	inf := Informer(c.dyn.Resource(podsGVR).Namespace(ns), labelSelector)
+	return c.NodePodInformer(ns, labelSelector, "")
+}
+
+// NodePodInformer is PodInformer for the pods scheduled to node (all
+// nodes when empty), selected by the API server (spec.nodeName).
+func (c *Client) NodePodInformer(ns, labelSelector, node string) (cache.SharedIndexInformer, error) {
+	var fields string
+	if node != "" {
+		fields = "spec.nodeName=" + node
+	}
+	inf := informer(c.dyn.Resource(podsGVR).Namespace(ns), labelSelector, fields)
 	err := inf.SetTransform(func(obj any) (any, error) {
 		if u, ok := obj.(*unstructured.Unstructured); ok {
 			return fromUnstructured[corev1.Pod](u)
