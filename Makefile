@@ -18,11 +18,14 @@ setup: ## Install what the runtimes need (python3-flask, python3-gevent, npm pac
 	@bash platform/environments/setup.sh
 
 .PHONY: tools
-tools: setup ## Install and build the real backends the tests use (Prometheus, NATS, Jaeger, InfluxDB, etcd + kube-apiserver + kube-controller-manager + kubectl + helm)
+tools: setup tools-kube ## Install and build the real backends the tests use (Prometheus, NATS, Jaeger, InfluxDB, etcd + kube-apiserver + kube-controller-manager + kubectl + helm)
 	@command -v promtool >/dev/null && [ -x /usr/bin/prometheus ] || { echo "installing prometheus (Debian)"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 	@[ -x /usr/sbin/nats-server ] || command -v nats-server >/dev/null || { echo "installing nats-server (Debian)"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nats-server >/dev/null; }
 	@bash test/tools/jaeger.sh
 	@bash test/tools/influxdb.sh
+
+.PHONY: tools-kube
+tools-kube: ## Build etcd, kube-apiserver, kube-controller-manager, kubectl and helm into .tools (~10 minutes once), install openssl and iproute2: the Kubernetes tests and benchmarks
 	@command -v ip >/dev/null || { echo "installing iproute2 (Debian): the test node gives pods addresses with ip"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iproute2 >/dev/null; }
 	@command -v openssl >/dev/null || { echo "installing openssl (Debian)"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssl >/dev/null; }
 	@bash test/tools/kube.sh >/dev/null
@@ -53,8 +56,12 @@ test-e2e: tools build ## End-to-end tests against real binaries, runtimes and ba
 test: lint test-unit test-e2e ## Everything: lint, unit and end-to-end tests
 
 .PHONY: bench
-bench: setup build ## Benchmarks side by side with baselines; report in .bench/
-	$(GO) run ./test/bench -out .bench -lanternd $(BIN)/lanternd
+bench: setup build tools-kube ## Benchmarks side by side with baselines, on local processes and on Kubernetes (BENCH_ONLY=local or kube: one section); report in .bench/
+	$(GO) run ./test/bench -out .bench -lanternd $(BIN)/lanternd $(if $(BENCH_ONLY),-only $(BENCH_ONLY))
+
+.PHONY: bench-kube
+bench-kube: ## Only the Kubernetes benchmarks (pods, kubectl changes, memory with 1,000 functions) and the local cold starts they compare with
+	@$(MAKE) --no-print-directory bench BENCH_ONLY=kube
 
 .PHONY: clean
 clean: ## Remove binaries, data and reports

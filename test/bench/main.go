@@ -9,6 +9,13 @@
 // It starts one `lanternd all` on free loopback ports, writes report.md and
 // PNG plots to -out, and prints the table. It exits non-zero only when the
 // harness itself fails; a missed target is a FAIL row.
+//
+// The Kubernetes section (-only kube runs it alone) starts etcd and
+// kube-apiserver (test/kubeenv, binaries from make tools), the test node
+// test/kubenode and `lanternd all --backend kubernetes --instances pods`,
+// and measures cold starts on a warm pod pool, how soon a change applied
+// with kubectl reaches the router, and lanternd's memory with 1,000
+// functions.
 package main
 
 import (
@@ -53,6 +60,12 @@ type params struct {
 	timerDur    time.Duration // how long the every-second timer runs
 	asyncCalls  int           // accepted asynchronous calls (and as many sync calls)
 
+	kubeColdN      int // fresh functions on pods, one first call each
+	kubeChanges    int // routes applied, and function updates, with kubectl
+	kubeFunctions  int // functions created for the memory measurement
+	kubeSpecialize int // of those, how many are called once
+
+	only          string // "" (everything), "local" or "kube"
 	lanterndFlags []string
 }
 
@@ -64,6 +77,7 @@ func fullParams() params {
 		burstFns: 3, burstWidth: 10, burstGap: 2 * time.Second,
 		hiConns: 500, hiDur: 10 * time.Second,
 		mqtMessages: 30000, timerDur: 30 * time.Second, asyncCalls: 3000,
+		kubeColdN: 30, kubeChanges: 20, kubeFunctions: 1000, kubeSpecialize: 20,
 	}
 }
 
@@ -74,6 +88,7 @@ func quickParams() params {
 	p.tputDur, p.tputRounds, p.telRounds = time.Second, 1, 3
 	p.burstFns, p.hiDur = 1, 2*time.Second
 	p.mqtMessages, p.timerDur, p.asyncCalls = 3000, 6*time.Second, 500
+	p.kubeColdN, p.kubeChanges, p.kubeFunctions, p.kubeSpecialize = 8, 5, 200, 3
 	return p
 }
 
@@ -96,12 +111,20 @@ func main() {
 	quick := flag.Bool("quick", false, "short smoke run with small counts")
 	bin := flag.String("lanternd", "bin/lanternd", "lanternd binary (build it with go build -o bin/ ./platform/cmd/...)")
 	extra := flag.String("lanternd-flags", "", "extra flags for lanternd all, space-separated (A/B runs, e.g. --telemetry=false)")
+	only := flag.String("only", "", "run one section: local (lanternd with local processes) or kube (on Kubernetes, with the local cold starts as a baseline)")
 	flag.Parse()
 	p := fullParams()
 	if *quick {
 		p = quickParams()
 	}
 	p.lanterndFlags = strings.Fields(*extra)
+	switch *only {
+	case "", "local", "kube":
+		p.only = *only
+	default:
+		fmt.Fprintf(os.Stderr, "bench: -only=%q: use local or kube\n", *only)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, p, *out, *bin); err != nil {
@@ -144,15 +167,31 @@ func run(ctx context.Context, p params, out, bin string) error {
 	if r.machine.Stale {
 		progress("warning: %s is older than the platform sources; rebuild it", bin)
 	}
-	if err := b.measure(ctx, bin, runtimes, out, hello); err != nil {
-		return err
+	if p.only != "kube" {
+		if err := b.measure(ctx, bin, runtimes, out, hello); err != nil {
+			return err
+		}
+	}
+	if p.only != "local" {
+		if err := b.measureKube(ctx, bin, runtimes, out); err != nil {
+			return err
+		}
+	}
+	if b.measured > 0 {
+		r.machine.Foreign = float64(b.foreignCPU) / float64(b.measured)
 	}
 	progress("other processes kept %.2f of %d CPUs busy during the measurements", r.machine.Foreign, r.machine.CPUs)
 	if r.machine.busy() {
 		progress("warning: the machine was busy with other work; these numbers are not reliable")
 	}
 
-	rows := buildRows(r)
+	var rows []row
+	if p.only != "kube" {
+		rows = buildRows(r)
+	}
+	if p.only != "local" {
+		rows = append(rows, kubeRows(r)...)
+	}
 	report := filepath.Join(out, "report.md")
 	plots, err := writePlots(out, r)
 	if err != nil {
@@ -172,37 +211,34 @@ func run(ctx context.Context, p params, out, bin string) error {
 	return nil
 }
 
+// step runs one measurement after waiting for the machine to be quiet, and
+// accounts for the CPU other processes used meanwhile.
+func (b *bench) step(ctx context.Context, name string, run func() error) (took time.Duration, foreign float64, err error) {
+	// Other work on the machine would show up as the platform's.
+	if w := waitQuiet(ctx, time.Minute); w > 2*time.Second {
+		progress("waited %s for other processes to quiet down", w.Round(time.Second))
+	}
+	progress("%s", name)
+	start := takeCPU()
+	if err := run(); err != nil {
+		return 0, 0, fmt.Errorf("%s: %w", name, err)
+	}
+	end := takeCPU()
+	took, foreign = end.at.Sub(start.at), start.foreign(end)
+	b.measured += took
+	b.foreignCPU += time.Duration(foreign * float64(took))
+	if foreign > 0.2 {
+		progress("warning: other processes kept %.2f CPUs busy during this step", foreign)
+		b.r.machine.Disturbed = append(b.r.machine.Disturbed, fmt.Sprintf("%s (%.2f CPUs)", strings.SplitN(name, ":", 2)[0], foreign))
+	}
+	return took, foreign, nil
+}
+
 // measure runs every measurement, each side by side with its baseline,
 // against one lanternd, and stops every process it started.
 func (b *bench) measure(ctx context.Context, bin, runtimes, out, hello string) (err error) {
 	p, r := b.p, b.r
-	// CPU other processes used while steps ran, weighted by step time.
-	var foreignCPU, measured time.Duration
-	defer func() {
-		if measured > 0 {
-			r.machine.Foreign = float64(foreignCPU) / float64(measured)
-		}
-	}()
-	step := func(name string, run func() error) (took time.Duration, foreign float64, err error) {
-		// Other work on the machine would show up as the platform's.
-		if w := waitQuiet(ctx, time.Minute); w > 2*time.Second {
-			progress("waited %s for other processes to quiet down", w.Round(time.Second))
-		}
-		progress("%s", name)
-		start := takeCPU()
-		if err := run(); err != nil {
-			return 0, 0, fmt.Errorf("%s: %w", name, err)
-		}
-		end := takeCPU()
-		took, foreign = end.at.Sub(start.at), start.foreign(end)
-		measured += took
-		foreignCPU += time.Duration(foreign * float64(took))
-		if foreign > 0.2 {
-			progress("warning: other processes kept %.2f CPUs busy during this step", foreign)
-			r.machine.Disturbed = append(r.machine.Disturbed, fmt.Sprintf("%s (%.2f CPUs)", strings.SplitN(name, ":", 2)[0], foreign))
-		}
-		return took, foreign, nil
-	}
+	step := func(name string, run func() error) (time.Duration, float64, error) { return b.step(ctx, name, run) }
 
 	if _, _, err := step(fmt.Sprintf("fresh-process baseline: start server.py, specialize, call once (%d runs)", p.freshN),
 		func() error { return b.freshProcess(ctx, hello) }); err != nil {

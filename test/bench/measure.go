@@ -64,6 +64,7 @@ type results struct {
 	memory []memSample // lanternd's, after start, after each step, idle at the end
 
 	triggers triggerResults
+	kube     kubeResults
 }
 
 // bench holds what the measurements share.
@@ -74,6 +75,9 @@ type bench struct {
 	serverPy  string
 	tmp       string // hello.py for the direct instances lives here
 	r         *results
+
+	// Time spent in steps, and the CPU time other processes used meanwhile.
+	measured, foreignCPU time.Duration
 }
 
 func (b *bench) fnURL(name string) string {

@@ -16,13 +16,16 @@ import (
 
 // writePlots draws the plots into dir and returns their file names.
 func writePlots(dir string, r *results) ([]string, error) {
-	plots := []struct {
+	type maker struct {
 		file string
 		make func(*results) (*plot.Plot, error)
-	}{
-		{"coldstart.png", coldPlot},
-		{"warm_latency.png", warmPlot},
-		{"throughput.png", throughputPlot},
+	}
+	var plots []maker
+	if r.params.only != "kube" {
+		plots = append(plots, maker{"coldstart.png", coldPlot}, maker{"warm_latency.png", warmPlot}, maker{"throughput.png", throughputPlot})
+	}
+	if r.kube.ran {
+		plots = append(plots, maker{"kubernetes.png", kubePlot})
 	}
 	var files []string
 	for _, p := range plots {

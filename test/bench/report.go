@@ -274,14 +274,22 @@ func writeReport(path string, r *results, rows []row, plots []string) error {
 	var b strings.Builder
 	m, p := r.machine, r.params
 	kind := "full run"
-	if p.quick {
+	switch {
+	case p.quick:
 		kind = "quick smoke run (-quick): small counts, not for comparison"
+	case p.only == "kube":
+		kind = "Kubernetes section only (-only kube), with the local-process cold starts as its baseline"
+	case p.only == "local":
+		kind = "local section only (-only local), no Kubernetes"
 	}
 	fmt.Fprintf(&b, "# Lantern benchmark\n\n%s, %s.\n\n", m.Date, kind)
 	fmt.Fprintf(&b, "| Machine | |\n| --- | --- |\n")
 	fmt.Fprintf(&b, "| CPUs (nproc) | %d |\n| CPU | %s |\n| Kernel | %s |\n| Go (harness) | %s |\n| lanternd | version %s, built with %s |\n| Source tree | %s |\n| Python | %s |\n",
 		m.CPUs, m.CPU, m.Kernel, m.GoHarness, m.Version, m.Lanternd, m.Source, m.Python)
 	fmt.Fprintf(&b, "| Other processes during the measurements | kept %.2f of %d CPUs busy on average (the harness waits for quiet before each step) |\n", m.Foreign, m.CPUs)
+	if r.kube.ran {
+		fmt.Fprintf(&b, "| Kubernetes | %s (test/kubeenv), pods on the test/kubenode node as local processes |\n", r.kube.kubeVersion)
+	}
 	if len(p.lanterndFlags) > 0 {
 		fmt.Fprintf(&b, "| Extra lanternd flags | %s |\n", strings.Join(p.lanterndFlags, " "))
 	}
@@ -298,16 +306,11 @@ func writeReport(path string, r *results, rows []row, plots []string) error {
 	printTable(&b, rows)
 	b.WriteString("\nRatio is value ÷ baseline. Percentiles are by nearest rank, so p99 of fewer than 100 samples is the maximum.\n")
 
-	b.WriteString("\n## Steps: duration, other processes' CPU, lanternd's memory at the end\n\n")
-	b.WriteString("| When | Step took | Other processes' CPU | lanternd RSS | Go heap in use | Go heap free, not returned to the OS | Goroutines | Open sockets |\n")
-	b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
-	for _, m := range r.memory {
-		took, foreign := none, none
-		if m.took > 0 {
-			took, foreign = m.took.Round(100*time.Millisecond).String(), fmt.Sprintf("%.2f", m.foreign)
-		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %d | %d |\n", m.step, took, foreign,
-			mb(m.rss), mb(m.heapInuse), mb(m.heapUnused), m.goroutines, m.sockets)
+	if len(r.memory) > 0 {
+		writeSteps(&b, "Steps: duration, other processes' CPU, lanternd's memory at the end", r.memory)
+	}
+	if r.kube.ran {
+		writeSteps(&b, "Kubernetes steps: duration, other processes' CPU, lanternd's memory at the end", r.kube.memory)
 	}
 
 	b.WriteString("\n## Plots\n\n")
@@ -316,20 +319,12 @@ func writeReport(path string, r *results, rows []row, plots []string) error {
 	}
 
 	b.WriteString("## Method\n\n")
-	fmt.Fprintf(&b, `Everything runs on this machine: one lanternd all, Python instances it starts, the direct instance and the load generator share its %d CPUs. The function is Python's hello world (def main(): return "Hello, world!\n") in one environment with runtime python and poolsize %d.
-
-- **Cold start**: %d functions are created up front, each with its own package (a comment differs, so no package cache is shared). Each one's first call is timed through the router on a warm keep-alive connection, %s apart so the pool has refilled. The functions are deleted afterwards.
-- **Fresh process**: server.py is started from scratch, polled every millisecond until it listens, specialized and called once; median of %d runs.
-- **Warm calls**: %d sequential GETs each to a Python instance the harness runs itself (direct), through a bare httputil.ReverseProxy in the harness process in front of it (the cost of any Go proxy hop on this machine), and to a function with the same code through the router; interleaved batches of %d after 200 warm-up calls per path.
-- **Throughput**: closed loop with %d goroutines sharing one keep-alive transport, direct, bare proxy and router in turn for %d rounds of %s, counting 200s with the hello body. The function has requestsPerPod %d and concurrency 1, so every path hits one Python process.
-- **Burst**: %d simultaneous first calls to a fresh function (requestsPerPod 1), on connections opened beforehand; %d functions, %s apart. Right after the last burst, one more fresh function is called once; then the harness waits until lanternd and its instances use under 5 %% of a CPU and deletes these functions.
-- **High concurrency**: %d connections in a closed loop for %s on one function with requestsPerPod 100 (concurrency 500), after one warm-up call, so it scales out during the run.
-- **Memory**: VmRSS of the lanternd process from /proc (instances are separate processes), 1 s after start and 10 s after the load (lanternd returns free memory to the OS once it has been quiet for 2-4 s).
-`, m.CPUs, poolsize, p.coldN, p.coldGap, p.freshN, p.warmCalls, p.warmBatch, p.tputConns, p.tputRounds, p.tputDur, p.tputConns,
-		p.burstWidth, p.burstFns, p.burstGap, p.hiConns, p.hiDur)
-
-	fmt.Fprintf(&b, "- **Telemetry cost**: a second lanternd all with --telemetry=false (own data folder and ports, the same environment, a tput function with requestsPerPod %d and concurrency 1) runs beside the main one. Closed-loop rounds of %s at %d connections alternate between the main lanternd's tput (metrics, tracing at default sampling, exemplars) and the second one's, %d rounds each after a 0.5 s warm-up of each, so both share the machine's noise. The overhead histogram p50 is estimated afterwards from the main lanternd's lantern_function_overhead_seconds buckets for tput, summed over label sets, like Prometheus' histogram_quantile (linear within the bucket holding the median); it covers every call to tput so far, the first one included.\n",
-		p.tputConns, p.tputDur, p.tputConns, p.telRounds)
+	if p.only != "kube" {
+		writeLocalMethod(&b, r)
+	}
+	if r.kube.ran {
+		writeKubeMethod(&b, r)
+	}
 
 	errs := []struct {
 		name string
@@ -340,6 +335,8 @@ func writeReport(path string, r *results, rows []row, plots []string) error {
 		{"throughput, router", merge(r.tputRouter...).Errs},
 		{"telemetry cost, on", merge(r.telOn...).Errs}, {"telemetry cost, off", merge(r.telOff...).Errs},
 		{"burst", r.burstErrs}, {"high concurrency", r.hi.Errs},
+		{"Kubernetes cold start", r.kube.coldErrs}, {"Kubernetes config changes", r.kube.changeErrs},
+		{"Kubernetes cold start with many functions", r.kube.manyErrs},
 	}
 	b.WriteString("\n## Errors\n\n")
 	found := false
@@ -353,4 +350,38 @@ func writeReport(path string, r *results, rows []row, plots []string) error {
 		b.WriteString("None.\n")
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+// writeSteps writes a table of lanternd's memory after each step.
+func writeSteps(b *strings.Builder, title string, samples []memSample) {
+	fmt.Fprintf(b, "\n## %s\n\n", title)
+	b.WriteString("| When | Step took | Other processes' CPU | lanternd RSS | Go heap in use | Go heap free, not returned to the OS | Goroutines | Open sockets |\n")
+	b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	for _, m := range samples {
+		took, foreign := none, none
+		if m.took > 0 {
+			took, foreign = m.took.Round(100*time.Millisecond).String(), fmt.Sprintf("%.2f", m.foreign)
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %d | %d |\n", m.step, took, foreign,
+			mb(m.rss), mb(m.heapInuse), mb(m.heapUnused), m.goroutines, m.sockets)
+	}
+}
+
+// writeLocalMethod describes the section on local processes.
+func writeLocalMethod(b *strings.Builder, r *results) {
+	m, p := r.machine, r.params
+	fmt.Fprintf(b, `Everything runs on this machine: one lanternd all, Python instances it starts, the direct instance and the load generator share its %d CPUs. The function is Python's hello world (def main(): return "Hello, world!\n") in one environment with runtime python and poolsize %d.
+
+- **Cold start**: %d functions are created up front, each with its own package (a comment differs, so no package cache is shared). Each one's first call is timed through the router on a warm keep-alive connection, %s apart so the pool has refilled. The functions are deleted afterwards.
+- **Fresh process**: server.py is started from scratch, polled every millisecond until it listens, specialized and called once; median of %d runs.
+- **Warm calls**: %d sequential GETs each to a Python instance the harness runs itself (direct), through a bare httputil.ReverseProxy in the harness process in front of it (the cost of any Go proxy hop on this machine), and to a function with the same code through the router; interleaved batches of %d after 200 warm-up calls per path.
+- **Throughput**: closed loop with %d goroutines sharing one keep-alive transport, direct, bare proxy and router in turn for %d rounds of %s, counting 200s with the hello body. The function has requestsPerPod %d and concurrency 1, so every path hits one Python process.
+- **Burst**: %d simultaneous first calls to a fresh function (requestsPerPod 1), on connections opened beforehand; %d functions, %s apart. Right after the last burst, one more fresh function is called once; then the harness waits until lanternd and its instances use under 5 %% of a CPU and deletes these functions.
+- **High concurrency**: %d connections in a closed loop for %s on one function with requestsPerPod 100 (concurrency 500), after one warm-up call, so it scales out during the run.
+- **Memory**: VmRSS of the lanternd process from /proc (instances are separate processes), 1 s after start and 10 s after the load (lanternd returns free memory to the OS once it has been quiet for 2-4 s).
+`, m.CPUs, poolsize, p.coldN, p.coldGap, p.freshN, p.warmCalls, p.warmBatch, p.tputConns, p.tputRounds, p.tputDur, p.tputConns,
+		p.burstWidth, p.burstFns, p.burstGap, p.hiConns, p.hiDur)
+
+	fmt.Fprintf(b, "- **Telemetry cost**: a second lanternd all with --telemetry=false (own data folder and ports, the same environment, a tput function with requestsPerPod %d and concurrency 1) runs beside the main one. Closed-loop rounds of %s at %d connections alternate between the main lanternd's tput (metrics, tracing at default sampling, exemplars) and the second one's, %d rounds each after a 0.5 s warm-up of each, so both share the machine's noise. The overhead histogram p50 is estimated afterwards from the main lanternd's lantern_function_overhead_seconds buckets for tput, summed over label sets, like Prometheus' histogram_quantile (linear within the bucket holding the median); it covers every call to tput so far, the first one included.\n",
+		p.tputConns, p.tputDur, p.tputConns, p.telRounds)
 }
