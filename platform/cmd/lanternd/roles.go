@@ -209,7 +209,7 @@ func runPoolmgr(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 	if status != nil {
 		g.Go(func() error { return status(gctx) })
 	}
-	g.Go(func() error { return serve(gctx, ln, tel.withMetrics(pm.Handler()), logger) })
+	g.Go(func() error { return serve(gctx, ln, tel.withMetrics(syncedHandler(inf, pm.Handler())), logger) })
 	logger.Info("poolmgr ready", "addr", "http://"+ln.Addr().String(), "controller", o.controllerURL)
 	return g.Wait()
 }
@@ -300,6 +300,18 @@ func runFetcher(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 	}
 	logger.Info("fetcher ready", "addr", "http://"+ln.Addr().String(), "code_dir", codeDir, "controller", o.controllerURL)
 	return serve(cmd.Context(), ln, f.Handler(codeDir), logger)
+}
+
+// syncedHandler holds every request but the health check until inf has
+// its first full view of the controller's objects. A poolmgr that has just
+// started would otherwise answer that an existing function is not found.
+func syncedHandler(inf *client.Informer, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" && inf.WaitSynced(r.Context()) != nil {
+			return // the caller went away
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func orDefault(v, def string) string {
