@@ -44,11 +44,15 @@ type InstanceActivity struct {
 	LastUsed time.Time `json:"lastUsed"`
 }
 
-// InstanceEvent tells routers that an instance is gone or going.
+// InstanceEvent tells routers that an instance is gone or going. An
+// instance watch starts with an EventSynced whose Live lists every
+// instance's ID at that moment: a router that reconnects forgets the
+// instances it cached that are no longer there, and keeps the rest.
 type InstanceEvent struct {
 	Type     EventType `json:"type"`
 	Instance Instance  `json:"instance"`
 	Reason   string    `json:"reason,omitempty"`
+	Live     []string  `json:"live,omitempty"`
 }
 
 // Reasons an instance goes away.

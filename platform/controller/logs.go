@@ -78,9 +78,11 @@ func ServeLogs(w http.ResponseWriter, req *http.Request, r logs.Reader, ns, name
 		w.Header().Set("Content-Type", "application/json")
 		return writeJSON(w, out)
 	}
+	fctx, cancel := httpx.StreamContext(req.Context())
+	defer cancel()
 	s := httpx.NewNDJSON(w)
-	err = r.Follow(req.Context(), q, func(rec logs.Record) error { return s.Send(toAPI(rec)) })
-	if err != nil && req.Context().Err() == nil {
+	err = r.Follow(fctx, q, func(rec logs.Record) error { return s.Send(toAPI(rec)) })
+	if err != nil && fctx.Err() == nil {
 		_ = s.Send(api.ErrorBody{Code: "internal", Message: err.Error()})
 	}
 	return nil

@@ -16,7 +16,8 @@ import (
 // watch streams every object, a SYNCED marker, then every change, as NDJSON.
 // Components build their caches from it instead of polling.
 func (c *Controller) watch(ctx echo.Context) error {
-	rctx := ctx.Request().Context()
+	rctx, cancel := httpx.StreamContext(ctx.Request().Context())
+	defer cancel()
 	recs, events, err := c.store.Watch(rctx)
 	if err != nil {
 		return err

@@ -10,16 +10,25 @@ import (
 
 // WatchInstances calls fn for every instance event until ctx ends or fn
 // fails. Routers use it to drop instances the moment they are retired.
+// The first event is an api.EventSynced listing every instance at the
+// moment the watch began, no event missed between it and the next.
 func (m *Manager) WatchInstances(ctx context.Context, fn func(api.InstanceEvent) error) error {
 	ch := make(chan api.InstanceEvent, 256)
 	m.mu.Lock()
 	m.subs[ch] = struct{}{}
+	synced := api.InstanceEvent{Type: api.EventSynced, Live: make([]string, 0, len(m.instances))}
+	for id := range m.instances {
+		synced.Live = append(synced.Live, id)
+	}
 	m.mu.Unlock()
 	defer func() {
 		m.mu.Lock()
 		delete(m.subs, ch)
 		m.mu.Unlock()
 	}()
+	if err := fn(synced); err != nil {
+		return err
+	}
 	for {
 		select {
 		case <-ctx.Done():

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -293,6 +294,34 @@ func TestManager_Reap(t *testing.T) {
 	})
 }
 
+// TestManager_WatchStartsSynced checks that a watch begins with every
+// instance alive at that moment, so a router that reconnects can forget
+// only those gone while it was away.
+func TestManager_WatchStartsSynced(t *testing.T) {
+	m, _, _ := setup(t, &fakeLoader{}, nil)
+	inst, err := m.GetInstance(context.Background(), api.InstanceRequest{Function: "hello"})
+	if err != nil {
+		t.Fatalf("GetInstance: %v", err)
+	}
+	before, _ := m.ListInstances(context.Background()) // the pool may start more meanwhile, none goes
+	ch := make(chan api.InstanceEvent, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = m.WatchInstances(ctx, func(ev api.InstanceEvent) error { ch <- ev; return nil }) }()
+	ev := nextEvent(t, ch, 5*time.Second)
+	if ev.Type != api.EventSynced {
+		t.Fatalf("first event: got %+v, want %s", ev, api.EventSynced)
+	}
+	for _, in := range before {
+		if !slices.Contains(ev.Live, in.ID) {
+			t.Errorf("the first event lists %v, without %s (%s)", ev.Live, in.ID, in.State)
+		}
+	}
+	if !slices.Contains(ev.Live, inst.ID) {
+		t.Errorf("the first event lists %v, without the function's instance %s", ev.Live, inst.ID)
+	}
+}
+
 func watch(t *testing.T, m *Manager) <-chan api.InstanceEvent {
 	t.Helper()
 	ch := make(chan api.InstanceEvent, 16)
@@ -301,7 +330,9 @@ func watch(t *testing.T, m *Manager) <-chan api.InstanceEvent {
 	go func() {
 		_ = m.WatchInstances(ctx, func(ev api.InstanceEvent) error { ch <- ev; return nil })
 	}()
-	time.Sleep(20 * time.Millisecond) // let the watcher subscribe
+	if ev := nextEvent(t, ch, 5*time.Second); ev.Type != api.EventSynced {
+		t.Fatalf("first event of a watch: got %+v, want %s", ev, api.EventSynced)
+	}
 	return ch
 }
 

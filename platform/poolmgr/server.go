@@ -62,8 +62,10 @@ func (m *Manager) Handler() http.Handler {
 		return c.JSON(http.StatusOK, out)
 	})
 	e.GET("/v1/instances/watch", func(c echo.Context) error {
+		ctx, cancel := httpx.StreamContext(c.Request().Context())
+		defer cancel()
 		s := httpx.NewNDJSON(c.Response())
-		_ = m.WatchInstances(c.Request().Context(), func(ev api.InstanceEvent) error { return s.Send(ev) })
+		_ = m.WatchInstances(ctx, func(ev api.InstanceEvent) error { return s.Send(ev) })
 		return nil
 	})
 	return httpx.NewRequestIDHandler(e)

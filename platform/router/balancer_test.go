@@ -302,6 +302,54 @@ func TestServer_InstanceDeleted(t *testing.T) {
 	}
 }
 
+// TestServer_PoolmgrAway checks that cached instances keep serving while
+// the poolmgr's watch is broken, and that the first event of the next
+// watch forgets those the poolmgr no longer has.
+func TestServer_PoolmgrAway(t *testing.T) {
+	h := newHarness(t, setup{})
+	watches := make(chan func(api.InstanceEvent) error)
+	h.inst.WatchInstancesFunc = func(ctx context.Context, fn func(api.InstanceEvent) error) error {
+		select {
+		case watches <- fn:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		return errors.New("poolmgr went away") // the stream ends at once
+	}
+	h.run()
+	ctx := t.Context()
+	next := func() func(api.InstanceEvent) error {
+		t.Helper()
+		select {
+		case fn := <-watches:
+			return fn
+		case <-time.After(5 * time.Second):
+			t.Fatal("Run did not watch instances again")
+			return nil
+		}
+	}
+	next() // the first watch breaks
+	first := h.get(ctx, "/fn/default/hello")
+	if first.Status != http.StatusOK {
+		t.Fatalf("first call: got %d %q, want 200", first.Status, first.Body)
+	}
+	_ = next()(api.InstanceEvent{Type: api.EventSynced, Live: []string{first.Instance}})
+	next() // broken again: the poolmgr restarts
+	for i := range 5 {
+		if res := h.get(ctx, "/fn/default/hello"); res.Status != http.StatusOK || res.Instance != first.Instance {
+			t.Fatalf("call %d with the poolmgr away: got %d from %q, want 200 from the cached %q", i, res.Status, res.Instance, first.Instance)
+		}
+	}
+	if got := h.gets.Load(); got != 1 {
+		t.Errorf("GetInstance calls with the poolmgr away: got %d, want 1 (the first call's)", got)
+	}
+	_ = next()(api.InstanceEvent{Type: api.EventSynced, Live: []string{"someone-else"}})
+	res := h.get(ctx, "/fn/default/hello")
+	if res.Status != http.StatusOK || res.Instance == first.Instance {
+		t.Errorf("call after a watch whose first event no longer lists %q: got %d from %q, want 200 from a new instance", first.Instance, res.Status, res.Instance)
+	}
+}
+
 func TestServer_ReportActivity(t *testing.T) {
 	reports := make(chan []api.InstanceActivity, 100)
 	h := newHarness(t, setup{cfg: router.Config{ActivityInterval: 50 * time.Millisecond}})

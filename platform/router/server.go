@@ -148,11 +148,14 @@ func (s *Server) Run(ctx context.Context) error {
 	backoff := 50 * time.Millisecond
 	for {
 		err := s.instances.WatchInstances(ctx, func(ev api.InstanceEvent) error {
-			if ev.Type == api.EventDeleted {
+			switch ev.Type {
+			case api.EventDeleted:
 				s.dropInstance(ev.Instance.Namespace, ev.Instance.Function, ev.Instance.ID)
 				// Kept-alive connections to a gone process would fail the
 				// next request sent on them.
 				s.upstreams.closeIdle(ev.Instance.Address)
+			case api.EventSynced:
+				s.keepOnly(ev.Live)
 			}
 			return nil
 		})
@@ -160,10 +163,11 @@ func (s *Server) Run(ctx context.Context) error {
 			s.upstreams.closeIdle("")
 			return nil
 		}
-		// Events may have been missed: forget every cached instance; the
-		// poolmgr hands the live ones back on the next request.
+		// The cached instances keep serving while the poolmgr is away (a
+		// restart, an upgrade): warm calls need no poolmgr. One that died
+		// meanwhile fails to connect, and the call is retried elsewhere;
+		// events missed are made up for by the next watch's first event.
 		s.logger.Warn("poolmgr instance watch broke, reconnecting", "err", err)
-		s.forgetAll()
 		select {
 		case <-ctx.Done():
 			return nil
@@ -182,18 +186,26 @@ func (s *Server) dropInstance(ns, fn, id string) {
 	}
 }
 
-func (s *Server) forgetAll() {
+// keepOnly forgets the cached instances whose IDs are not in live.
+func (s *Server) keepOnly(live []string) {
+	alive := make(map[string]bool, len(live))
+	for _, id := range live {
+		alive[id] = true
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for _, b := range s.balancers {
 		b.mu.Lock()
-		ids := make([]string, 0, len(b.backends))
+		var gone []*backend
 		for _, be := range b.backends {
-			ids = append(ids, be.ID)
+			if !alive[be.ID] {
+				gone = append(gone, be)
+			}
 		}
 		b.mu.Unlock()
-		for _, id := range ids {
-			b.drop(id)
+		for _, be := range gone {
+			b.drop(be.ID)
+			s.upstreams.closeIdle(be.Address)
 		}
 	}
 }

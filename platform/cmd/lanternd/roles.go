@@ -20,6 +20,7 @@ import (
 	"github.com/lantern-faas/lantern/platform/fetcher"
 	"github.com/lantern-faas/lantern/platform/instance"
 	"github.com/lantern-faas/lantern/platform/instance/process"
+	"github.com/lantern-faas/lantern/platform/internal/httpx"
 	"github.com/lantern-faas/lantern/platform/poolmgr"
 	"github.com/lantern-faas/lantern/platform/router"
 	"github.com/lantern-faas/lantern/telemetry"
@@ -396,7 +397,12 @@ func listen(flag, addr string) (net.Listener, error) {
 func serve(ctx context.Context, ln net.Listener, h http.Handler, logger *slog.Logger) error {
 	// Idle keep-alive connections close after two minutes: each holds a
 	// goroutine and buffers for as long as the client keeps it.
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
+	// Streams (watches, log follows) end as shutdown begins: Shutdown
+	// waits for open requests, and their clients reconnect elsewhere.
+	drain := make(chan struct{})
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+		BaseContext: func(net.Listener) context.Context { return httpx.WithDrain(context.Background(), drain) }}
+	srv.RegisterOnShutdown(func() { close(drain) })
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
