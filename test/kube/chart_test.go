@@ -1,18 +1,21 @@
 package kube
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/lantern-faas/lantern/platform/api"
 	"github.com/lantern-faas/lantern/test/kubeenv"
 	"github.com/lantern-faas/lantern/test/kubenode"
 	"github.com/lantern-faas/lantern/test/testenv"
@@ -66,7 +69,7 @@ func TestChartRuns(t *testing.T) {
 	t.Cleanup(node.Stop)
 	t.Cleanup(func() {
 		if t.Failed() {
-			logs, _ := filepath.Glob(filepath.Join(nodeDir, "*", "*", "log"))
+			logs, _ := filepath.Glob(filepath.Join(nodeDir, "pods", "*", "*", "*.log"))
 			for _, l := range logs {
 				t.Logf("--- %s:\n%s", l, testenv.TailFile(l, 30))
 			}
@@ -113,10 +116,10 @@ func TestChartRuns(t *testing.T) {
 	if ctrl == "" || router == "" {
 		t.Fatalf("service addresses: controller %q, router %q", ctrl, router)
 	}
-	api := "http://" + ctrl + ":8889"
+	apiURL := "http://" + ctrl + ":8889"
 	lantern := func(args ...string) (string, error) {
 		t.Helper()
-		cmd := exec.CommandContext(ctx, filepath.Join(binDir, "lantern"), append([]string{"--server", api}, args...)...)
+		cmd := exec.CommandContext(ctx, filepath.Join(binDir, "lantern"), append([]string{"--server", apiURL}, args...)...)
 		cmd.Env = append(testenv.CleanEnv(), "GORACE=atexit_sleep_ms=0")
 		out, err := cmd.CombinedOutput()
 		t.Logf("$ lantern %s\n%s", strings.Join(args, " "), out)
@@ -207,6 +210,47 @@ func TestChartRuns(t *testing.T) {
 		return nil
 	})
 	t.Logf("helm upgrade to instances=pods until a pool pod served /hello: %v", time.Since(upgraded).Round(time.Millisecond))
+
+	// With pool pods the logger is a DaemonSet: its pod on chart-node reads
+	// the node's /var/log/pods (hostPath), where the node keeps the pool
+	// pods' output, and attributes the function's line to it. Its store is
+	// new: the line can only have come from the pod's log file.
+	eventually(t, 90*time.Second, func() error {
+		out, err := c.Kubectl(ctx, "", "get", "daemonset/t-logger", "-n", ns, "-o", "jsonpath={.status.desiredNumberScheduled} {.status.numberReady}")
+		if err != nil || out != "1 1" {
+			node, _ := c.Kubectl(ctx, "", "get", "node", "chart-node", "-o", "jsonpath={.spec}")
+			return fmt.Errorf("the logger DaemonSet's pods (desired, ready): got %q, %v; want 1 1 (node chart-node's spec: %s)", out, err, node)
+		}
+		return nil
+	})
+	eventually(t, 60*time.Second, func() error {
+		if got := getOK(t, "http://"+router+"/hello"); got != "Hello, world!\n" {
+			return fmt.Errorf("GET /hello: got %q", got)
+		}
+		out, err := lantern("fn", "logs", "--name", "hello", "-o", "json")
+		if err != nil {
+			return fmt.Errorf("lantern fn logs --name hello after the upgrade: %v\n%s", err, out)
+		}
+		var recs []api.LogRecord // one JSON object a line
+		for dec := json.NewDecoder(strings.NewReader(out)); dec.More(); {
+			var r api.LogRecord
+			if err := dec.Decode(&r); err != nil {
+				return fmt.Errorf("lantern fn logs -o json: %v\n%s", err, out)
+			}
+			recs = append(recs, r)
+		}
+		pods, err := c.Kubectl(ctx, "", "get", "pods", "-n", ns, "-l", "lantern.dev/environment=python", "-o", `jsonpath={.items[*].metadata.labels.lantern\.dev/instance}`)
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			if r.Message == "chart says hello" && slices.Contains(strings.Fields(pods), r.Instance) {
+				return nil
+			}
+		}
+		return fmt.Errorf("lantern fn logs --name hello after the upgrade: got %+v, want the function's line from one of the pool pods %s", recs, pods)
+	})
+	t.Logf("helm upgrade to instances=pods until the logger DaemonSet had the pool pod's line: %v", time.Since(upgraded).Round(time.Millisecond))
 }
 
 // getOK GETs url until it answers 200, for up to 60s, and returns the body.

@@ -38,28 +38,9 @@ import (
 // once; a deleted pod's last lines arrive.
 func TestPodLogs(t *testing.T) {
 	dir := t.TempDir()
-	c, err := kubeenv.Start(filepath.Join(dir, "cluster"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Stop)
-	ctx := t.Context()
-	if err := c.ApplyCRDs(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Kubectl(ctx, "", "create", "serviceaccount", "default", "-n", "default"); err != nil {
-		t.Fatal(err)
-	}
-	cs := kubernetes.NewForConfigOrDie(c.Config)
 	nodeDir, podLogs := filepath.Join(dir, "node"), filepath.Join(dir, "var-log-pods")
-	node, err := kubenode.Start(ctx, cs, kubenode.Options{Name: "logs-node", Dir: nodeDir, PodLogsDir: podLogs, FirstIP: 3, Images: map[string][]string{
-		"lantern/python-env": {"/usr/bin/python3", filepath.Join(root, "platform", "environments", "python", "server.py")},
-		"lantern/lanternd":   {filepath.Join(binDir, "lanternd")},
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(node.Stop)
+	c, cs, node := podCluster(t, dir, kubenode.Options{Name: "logs-node", Dir: nodeDir, PodLogsDir: podLogs, FirstIP: 3})
+	ctx := t.Context()
 	db := influxdtest.Start(t, influxdtest.Options{})
 	influx := []string{"--influxdb-url", db.URL, "--influxdb-bucket", "lantern", "--influxdb-database", "lantern"}
 	l, err := startLanternd(c, filepath.Join(dir, "lanternd"), append([]string{"--instances", "pods", "--pods-namespace", "default",

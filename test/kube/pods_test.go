@@ -31,28 +31,8 @@ import (
 // calls the pod's IP, an idle pod is reaped, a killed one replaced.
 func TestPods(t *testing.T) {
 	dir := t.TempDir()
-	c, err := kubeenv.Start(filepath.Join(dir, "cluster"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Stop)
+	c, cs, node := podCluster(t, dir, kubenode.Options{Name: "pods-node", FirstIP: 2})
 	ctx := t.Context()
-	if err := c.ApplyCRDs(ctx); err != nil {
-		t.Fatal(err)
-	}
-	// No controller-manager: pods need the default ServiceAccount made by hand.
-	if _, err := c.Kubectl(ctx, "", "create", "serviceaccount", "default", "-n", "default"); err != nil {
-		t.Fatal(err)
-	}
-	cs := kubernetes.NewForConfigOrDie(c.Config)
-	node, err := kubenode.Start(ctx, cs, kubenode.Options{Name: "pods-node", Dir: filepath.Join(dir, "node"), FirstIP: 2, Images: map[string][]string{
-		"lantern/python-env": {"/usr/bin/python3", filepath.Join(root, "platform", "environments", "python", "server.py")},
-		"lantern/lanternd":   {filepath.Join(binDir, "lanternd")},
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(node.Stop)
 	l, err := startLanternd(c, filepath.Join(dir, "lanternd"), "--instances", "pods", "--pods-namespace", "default",
 		"--pod-image", "python=lantern/python-env", "--fetcher-image", "lantern/lanternd", "--pod-node", "pods-node")
 	if err != nil {
@@ -326,4 +306,39 @@ func residentBytes(t *testing.T, pid int) int64 {
 	}
 	t.Fatalf("no VmRSS in /proc/%d/status", pid)
 	return 0
+}
+
+// podCluster starts, for one test, a cluster of its own (so that the shared
+// lanternd's pools stay out of it) with Lantern's CRDs and the default
+// ServiceAccount pods need (no controller-manager makes it), and a test
+// node running the Python runtime and lanternd images as local processes.
+// opts names the node and its addresses; its folder is under dir.
+func podCluster(t *testing.T, dir string, opts kubenode.Options) (*kubeenv.Cluster, kubernetes.Interface, *kubenode.Node) {
+	t.Helper()
+	c, err := kubeenv.Start(filepath.Join(dir, "cluster"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Stop)
+	ctx := t.Context()
+	if err := c.ApplyCRDs(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Kubectl(ctx, "", "create", "serviceaccount", "default", "-n", "default"); err != nil {
+		t.Fatal(err)
+	}
+	cs := kubernetes.NewForConfigOrDie(c.Config)
+	if opts.Dir == "" {
+		opts.Dir = filepath.Join(dir, "node")
+	}
+	opts.Images = map[string][]string{
+		"lantern/python-env": {"/usr/bin/python3", filepath.Join(root, "platform", "environments", "python", "server.py")},
+		"lantern/lanternd":   {filepath.Join(binDir, "lanternd")},
+	}
+	node, err := kubenode.Start(ctx, cs, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(node.Stop)
+	return c, cs, node
 }

@@ -38,28 +38,7 @@ import (
 // from its cache of instances), not those after.
 func TestPoolmgrRestart(t *testing.T) {
 	dir := t.TempDir()
-	c, err := kubeenv.Start(filepath.Join(dir, "cluster"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Stop)
-	ctx := t.Context()
-	if err := c.ApplyCRDs(ctx); err != nil {
-		t.Fatal(err)
-	}
-	// No controller-manager: pods need the default ServiceAccount made by hand.
-	if _, err := c.Kubectl(ctx, "", "create", "serviceaccount", "default", "-n", "default"); err != nil {
-		t.Fatal(err)
-	}
-	cs := kubernetes.NewForConfigOrDie(c.Config)
-	node, err := kubenode.Start(ctx, cs, kubenode.Options{Name: "restart-node", Dir: filepath.Join(dir, "node"), FirstIP: 40, Images: map[string][]string{
-		"lantern/python-env": {"/usr/bin/python3", filepath.Join(root, "platform", "environments", "python", "server.py")},
-		"lantern/lanternd":   {filepath.Join(binDir, "lanternd")},
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(node.Stop)
+	c, cs, node := podCluster(t, dir, kubenode.Options{Name: "restart-node", FirstIP: 40})
 	roles := startRoles(t, c, dir)
 
 	must := func(args ...string) {

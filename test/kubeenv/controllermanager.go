@@ -18,13 +18,15 @@ import (
 // ReplicaSets, ReplicaSets make pods, every namespace gets its default
 // ServiceAccount and the kube-root-ca.crt ConfigMap (the CA of the
 // projected service-account volume), Services get EndpointSlices, owned
-// objects are collected with their owners, and deleted namespaces are
-// emptied. There is no scheduler: a node binds pods itself (kubenode's
+// objects are collected with their owners, deleted namespaces are
+// emptied, DaemonSets make a pod per node, and a Ready node loses the
+// not-ready taint it was registered with (DaemonSet pods do not tolerate
+// it). There is no scheduler: a node binds pods itself (kubenode's
 // Options.Schedule).
 var Controllers = []string{
 	"deployment-controller", "replicaset-controller", "serviceaccount-controller",
 	"root-ca-certificate-publisher-controller", "endpointslice-controller",
-	"garbage-collector-controller", "namespace-controller",
+	"garbage-collector-controller", "namespace-controller", "daemonset-controller", "node-lifecycle-controller",
 }
 
 // ControllerManagerPath is where test/tools/kube.sh builds

@@ -26,13 +26,25 @@ type podVolumes struct {
 	hosts string
 }
 
-// volumes makes a pod's emptyDir volumes, and projected, Secret and
+// volumes makes a pod's emptyDir volumes, finds its hostPath ones (the
+// node's /var/log/pods is PodLogsDir), and makes projected, Secret and
 // ConfigMap ones with Options.MountVolumes; other kinds are left out.
 func (p *provider) volumes(ctx context.Context, obj *corev1.Pod) (*podVolumes, error) {
 	v := &podVolumes{emptyDirs: map[string]string{}, mounted: map[string]string{}}
 	for _, vol := range obj.Spec.Volumes {
 		dir := filepath.Join(p.podDir(obj), "volumes", vol.Name)
 		switch {
+		case vol.HostPath != nil && p.opts.MountVolumes:
+			// The node's own folder: its /var/log/pods is PodLogsDir.
+			host := vol.HostPath.Path
+			if filepath.Clean(host) == "/var/log/pods" {
+				host = p.opts.PodLogsDir
+			}
+			if err := os.MkdirAll(host, 0o755); err != nil {
+				return nil, fmt.Errorf("volume %s: hostPath %s: %w", vol.Name, vol.HostPath.Path, err)
+			}
+			v.mounted[vol.Name] = host
+			continue
 		case vol.EmptyDir != nil:
 			v.emptyDirs[vol.Name] = dir
 		case (vol.Projected != nil || vol.Secret != nil || vol.ConfigMap != nil) && p.opts.MountVolumes:
