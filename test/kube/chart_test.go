@@ -3,8 +3,6 @@ package kube
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -251,26 +249,4 @@ func TestChartRuns(t *testing.T) {
 		return fmt.Errorf("lantern fn logs --name hello after the upgrade: got %+v, want the function's line from one of the pool pods %s", recs, pods)
 	})
 	t.Logf("helm upgrade to instances=pods until the logger DaemonSet had the pool pod's line: %v", time.Since(upgraded).Round(time.Millisecond))
-}
-
-// getOK GETs url until it answers 200, for up to 60s, and returns the body.
-func getOK(t *testing.T, url string) string {
-	t.Helper()
-	hc := &http.Client{Timeout: 30 * time.Second}
-	var last string
-	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		resp, err := hc.Get(url)
-		if err != nil {
-			last = err.Error()
-			continue
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusOK {
-			return string(body)
-		}
-		last = fmt.Sprintf("%s: %s", resp.Status, body)
-	}
-	t.Fatalf("GET %s: got %s, want 200 within 60s", url, last)
-	return ""
 }

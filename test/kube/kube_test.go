@@ -163,24 +163,28 @@ func call(t *testing.T, path string) string {
 
 func callAt(t *testing.T, l *lanternd, path string) string {
 	t.Helper()
-	hc := &http.Client{Timeout: 60 * time.Second}
-	deadline := time.Now().Add(60 * time.Second)
+	return getOK(t, l.routerURL+path)
+}
+
+// getOK GETs url until it answers 200, for up to 60s, and returns the body.
+func getOK(t *testing.T, url string) string {
+	t.Helper()
+	hc := &http.Client{Timeout: 30 * time.Second}
 	var last string
-	for time.Now().Before(deadline) {
-		resp, err := hc.Get(l.routerURL + path)
-		if err == nil {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return string(body)
-			}
-			last = fmt.Sprintf("%s: %s", resp.Status, body)
-		} else {
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		resp, err := hc.Get(url)
+		if err != nil {
 			last = err.Error()
+			continue
 		}
-		time.Sleep(100 * time.Millisecond)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			return string(body)
+		}
+		last = fmt.Sprintf("%s: %s", resp.Status, body)
 	}
-	t.Fatalf("GET %s through the router: got %s, want 200", path, last)
+	t.Fatalf("GET %s: got %s, want 200 within 60s", url, last)
 	return ""
 }
 
@@ -438,17 +442,7 @@ spec: {messageQueueType: nats, topic: "orders.*", functionref: {name: hello}}
 `, []string{"spec.topic", "should match"}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			out, err := kubectl(t, tt.manifest, "apply", "-f", "-")
-			if err == nil {
-				t.Fatalf("kubectl apply: got success, want a refusal\n%s", out)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(out, w) {
-					t.Errorf("kubectl apply: got\n%s\nwant it to say %q", out, w)
-				}
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { wantRefused(t, tt.manifest, tt.want) })
 	}
 }
 
@@ -468,6 +462,13 @@ func TestCodeTooLarge(t *testing.T) {
 
 func eventually(t *testing.T, timeout time.Duration, f func() error) {
 	t.Helper()
+	eventuallyEvery(t, timeout, 10*time.Millisecond, f)
+}
+
+// eventuallyEvery is eventually, trying every interval: for checks that
+// cost a query each.
+func eventuallyEvery(t *testing.T, timeout, interval time.Duration, f func() error) {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
 		err := f()
@@ -477,7 +478,7 @@ func eventually(t *testing.T, timeout time.Duration, f func() error) {
 		if time.Now().After(deadline) {
 			t.Fatal(err)
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(interval)
 	}
 }
 
@@ -562,4 +563,19 @@ func metricsText(l *lanternd) (string, error) {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	return string(body), err
+}
+
+// wantRefused applies manifest with kubectl and wants it refused with a
+// message saying each of want.
+func wantRefused(t *testing.T, manifest string, want []string) {
+	t.Helper()
+	out, err := kubectl(t, manifest, "apply", "-f", "-")
+	if err == nil {
+		t.Fatalf("kubectl apply: got success, want a refusal\n%s", out)
+	}
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("kubectl apply: got\n%s\nwant it to say %q", out, w)
+		}
+	}
 }

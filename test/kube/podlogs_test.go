@@ -81,7 +81,7 @@ func TestPodLogs(t *testing.T) {
 	// A function's lines, with the function's identity.
 	must("env", "create", "--name", "pyl", "--runtime", "python", "--poolsize", "1")
 	var pool *corev1.Pod
-	poll(t, 30*time.Second, func() error {
+	eventuallyEvery(t, 30*time.Second, 100*time.Millisecond, func() error {
 		if pool = podOf(""); pool == nil || pool.Status.Phase != corev1.PodRunning {
 			return fmt.Errorf("no running pool pod of pyl")
 		}
@@ -90,7 +90,7 @@ func TestPodLogs(t *testing.T) {
 	instance := pool.Labels["lantern.dev/instance"]
 	// The pool pod has printed its runtime's start line before it is
 	// given a function.
-	poll(t, 10*time.Second, func() error {
+	eventuallyEvery(t, 10*time.Second, 100*time.Millisecond, func() error {
 		if out, err := c.Kubectl(ctx, "", "logs", pool.Name, "-c", "runtime"); err != nil || !strings.Contains(out, "lantern python runtime listening") {
 			return fmt.Errorf("kubectl logs %s: got %q, %v; want the runtime's start line", pool.Name, out, err)
 		}
@@ -122,7 +122,7 @@ func TestPodLogs(t *testing.T) {
 			t.Errorf("the pool's start line is among the function's lines: %+v", r)
 		}
 	}
-	poll(t, 20*time.Second, func() error {
+	eventuallyEvery(t, 20*time.Second, 100*time.Millisecond, func() error {
 		got := influxQuery(t, db.URL, "lantern", fmt.Sprintf(`SELECT "message" FROM "function_log" WHERE "instance" = '%s' AND "function" = '' AND "environment" = 'pyl'`, instance))
 		if len(got) != 1 || !strings.Contains(got[0], "lantern python runtime listening") {
 			return fmt.Errorf("the pool pod's own lines in InfluxDB: got %q, want its start line once", got)
@@ -137,8 +137,8 @@ func TestPodLogs(t *testing.T) {
 		"--influxdb-url", db.URL, "--influxdb-bucket", "fwd", "--influxdb-database", "fwd"}}
 	fwd.start()
 	defer fwd.stop()
-	forwardLog(t, fwd.forwardAddr, filepath.Join(podLogs, "default_"+pool.Name+"_"+string(pool.UID), "runtime", "0.log"))
-	poll(t, 20*time.Second, func() error {
+	forwardLog(t, fwd.forwardAddr, filepath.Join(kubenode.PodLogDir(podLogs, "default", pool.Name, string(pool.UID)), "runtime", "0.log"))
+	eventuallyEvery(t, 20*time.Second, 100*time.Millisecond, func() error {
 		fn := influxQuery(t, db.URL, "fwd", fmt.Sprintf(`SELECT "message" FROM "function_log" WHERE "instance" = '%s' AND "function" = 'numbered'`, instance))
 		env := influxQuery(t, db.URL, "fwd", fmt.Sprintf(`SELECT "message" FROM "function_log" WHERE "instance" = '%s' AND "function" = ''`, instance))
 		if len(fn) != 6 || len(env) != 1 || !strings.Contains(env[0], "runtime listening") {
@@ -177,7 +177,7 @@ func TestPodLogs(t *testing.T) {
 	}
 	deleted := time.Now()
 	deletePod(t, cs, victim.Name, 0)
-	poll(t, 10*time.Second, func() error {
+	eventuallyEvery(t, 10*time.Second, 100*time.Millisecond, func() error {
 		if pids := node.PIDs("default", victim.Name); len(pids) > 0 {
 			return fmt.Errorf("processes of the deleted pod %s still run: %v", victim.Name, pids)
 		}
@@ -288,22 +288,6 @@ func forwardLog(t *testing.T, addr, path string) {
 	}
 }
 
-// poll retries f every 100 ms until it returns nil or the timeout passes.
-func poll(t *testing.T, timeout time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // getID calls a path through the router and returns the request ID.
 func getID(t *testing.T, l *lanternd, path string) string {
 	t.Helper()
@@ -324,7 +308,7 @@ func getID(t *testing.T, l *lanternd, path string) string {
 func waitLogs(t *testing.T, l *lanternd, fn string, n int) []api.LogRecord {
 	t.Helper()
 	var recs []api.LogRecord
-	poll(t, 30*time.Second, func() error {
+	eventuallyEvery(t, 30*time.Second, 100*time.Millisecond, func() error {
 		resp, err := http.Get(l.apiURL + "/v1/namespaces/default/functions/" + fn + "/logs?limit=10000")
 		if err != nil {
 			return err
@@ -434,7 +418,7 @@ func deletePod(t *testing.T, cs kubernetes.Interface, name string, grace int64) 
 	if err := cs.CoreV1().Pods("default").Delete(t.Context(), name, metav1.DeleteOptions{GracePeriodSeconds: &grace}); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, 30*time.Second, func() error {
+	eventuallyEvery(t, 30*time.Second, 100*time.Millisecond, func() error {
 		if _, err := cs.CoreV1().Pods("default").Get(t.Context(), name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			return fmt.Errorf("pod %s still there (%v)", name, err)
 		}

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/lantern-faas/lantern/platform/api"
@@ -50,14 +49,7 @@ func TestPods(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	pods := func(env string) []corev1.Pod {
-		t.Helper()
-		list, err := cs.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "lantern.dev/environment=" + env})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return list.Items
-	}
+	pods := func(env string) []corev1.Pod { return envPods(t, cs, env) }
 	running := func(env string) []string {
 		var names []string
 		for _, p := range pods(env) {

@@ -376,7 +376,7 @@ func (p *provider) start(obj *corev1.Pod, ip string, c corev1.Container, vols *p
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	log, err := createLogFile(filepath.Join(podLogDir(p.opts.PodLogsDir, obj.Namespace, obj.Name, string(obj.UID)), c.Name), restarts)
+	log, err := createLogFile(filepath.Join(PodLogDir(p.opts.PodLogsDir, obj.Namespace, obj.Name, string(obj.UID)), c.Name), restarts)
 	if err != nil {
 		return nil, err
 	}

@@ -23,8 +23,8 @@ import (
 // entries.
 const maxEntry = 16 << 10
 
-// podLogDir is a pod's folder of container logs, as a kubelet names it.
-func podLogDir(root, namespace, name, uid string) string {
+// PodLogDir is a pod's folder of container logs, as a kubelet names it.
+func PodLogDir(root, namespace, name, uid string) string {
 	return filepath.Join(root, namespace+"_"+name+"_"+uid)
 }
 
@@ -112,7 +112,7 @@ func (p *provider) GetContainerLogs(ctx context.Context, namespace, name, cname 
 	var dir string
 	if pd != nil {
 		ctr = pd.containers[cname]
-		dir = filepath.Join(podLogDir(p.opts.PodLogsDir, namespace, name, string(pd.obj.UID)), cname)
+		dir = filepath.Join(PodLogDir(p.opts.PodLogsDir, namespace, name, string(pd.obj.UID)), cname)
 	}
 	p.mu.Unlock()
 	switch {
