@@ -9,4 +9,7 @@ const (
 	// TriggerHeader names the kind of trigger of an internal call (timer,
 	// mqt, async, test); the router labels its metrics with it.
 	TriggerHeader = "X-Lantern-Trigger"
+	// AttemptHeader numbers the attempts of a call a trigger retries
+	// (message queue triggers, asynchronous calls).
+	AttemptHeader = "X-Lantern-Attempt"
 )

@@ -21,7 +21,7 @@ import (
 )
 
 // AttemptHeader numbers the attempts of an asynchronous call.
-const AttemptHeader = "X-Lantern-Attempt"
+const AttemptHeader = api.AttemptHeader
 
 // Run runs queued calls until ctx ends, then waits for the running ones.
 func (m *Manager) Run(ctx context.Context) error {

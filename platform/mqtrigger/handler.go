@@ -23,7 +23,7 @@ const (
 	TopicHeader      = "X-Fission-MQTrigger-Topic"
 	RespTopicHeader  = "X-Fission-MQTrigger-RespTopic"
 	ErrorTopicHeader = "X-Fission-MQTrigger-ErrorTopic"
-	AttemptHeader    = "X-Lantern-Attempt"
+	AttemptHeader    = api.AttemptHeader
 	// ErrorHeader, on a message of the error topic, says why the function
 	// failed on it; SourceHeader names the topic it came from, and
 	// AttemptsHeader how often it was tried.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -57,6 +58,26 @@ func openStore(ctx context.Context, o *options, logger *slog.Logger) (store.Stor
 // kubeConfig returns the REST config of --kubeconfig, $KUBECONFIG or
 // ~/.kube/config, or the in-cluster one.
 func (o *options) kubeConfig() (*rest.Config, error) {
+	if o.kube == nil {
+		return o.loadKubeConfig()
+	}
+	o.kube.once.Do(func() { o.kube.cfg, o.kube.err = o.loadKubeConfig() })
+	if o.kube.err != nil {
+		return nil, o.kube.err
+	}
+	return rest.CopyConfig(o.kube.cfg), nil
+}
+
+// kubeConfigOnce keeps the REST config for every client of the process.
+type kubeConfigOnce struct {
+	once sync.Once
+	cfg  *rest.Config
+	err  error
+}
+
+// loadKubeConfig reads the REST config; kubeConfig keeps it for every
+// client of the process.
+func (o *options) loadKubeConfig() (*rest.Config, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	if o.kubeconfig != "" {
 		rules.ExplicitPath = o.kubeconfig
@@ -123,6 +144,15 @@ const (
 	instancesPods    = "pods"
 )
 
+// poolNamespace is where pool pods run: --pods-namespace, else
+// --kube-namespace.
+func (o *options) poolNamespace() string {
+	if o.podsNamespace != "" {
+		return o.podsNamespace
+	}
+	return o.kubeNamespace
+}
+
 // podRuntime runs instances as pods in --pods-namespace, each with a
 // fetcher sidecar (--fetcher-image running `lanternd fetcher`).
 func podRuntime(ctx context.Context, o *options) (instance.Runtime, poolmgr.Loader, error) {
@@ -134,10 +164,7 @@ func podRuntime(ctx context.Context, o *options) (instance.Runtime, poolmgr.Load
 	if err != nil {
 		return nil, nil, err
 	}
-	ns := o.podsNamespace
-	if ns == "" {
-		ns = o.kubeNamespace
-	}
+	ns := o.poolNamespace()
 	controllerURL := o.podControllerURL
 	if controllerURL == "" {
 		controllerURL = o.controllerURL

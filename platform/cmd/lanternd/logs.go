@@ -100,10 +100,7 @@ func newPodLogs(o *options, col *collector, logger *slog.Logger, tel *telemetryD
 	if err != nil {
 		return nil, err
 	}
-	ns := o.podsNamespace
-	if ns == "" {
-		ns = o.kubeNamespace
-	}
+	ns := o.poolNamespace()
 	pl := &podLogs{cs: cs}
 	if o.podLogsForwarded {
 		pl.f = podlogs.NewForwarded(ns, o.podLogsSettle, col.Add, logger.With("component", "podlogs"), tel.registerer())

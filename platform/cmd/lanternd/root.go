@@ -63,6 +63,7 @@ type options struct {
 	kubeNamespace    string
 	instances        string
 	podsNamespace    string
+	kube             *kubeConfigOnce // kubeConfig's result, loaded once (nil: not kept)
 	podImages        map[string]string
 	fetcherImage     string
 	podNode          string
@@ -79,7 +80,7 @@ type options struct {
 }
 
 func newRootCommand(getenv func(string) string) *cobra.Command {
-	o := &options{getenv: getenv}
+	o := &options{getenv: getenv, kube: &kubeConfigOnce{}}
 	root := &cobra.Command{
 		Use:           "lanternd",
 		Short:         "Lantern server: controller, poolmgr, router and triggers",

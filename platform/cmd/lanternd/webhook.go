@@ -36,7 +36,7 @@ func newWebhook(o *options, ctrl *controller.Controller, logger *slog.Logger, te
 	}
 	mux := http.NewServeMux()
 	mux.Handle(webhook.Path, webhook.New(ctrl, logger, tel.registerer()))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.Handle("/healthz", healthz())
 	tlsLn := tls.NewListener(ln, &tls.Config{GetCertificate: kp.GetCertificate, MinVersion: tls.VersionTLS12})
 	logger.Info("admission webhook ready", "addr", "https://"+ln.Addr().String()+webhook.Path, "cert_dir", o.webhookCertDir)
 	return func(ctx context.Context) error { return serve(ctx, tlsLn, mux, logger) }, nil
