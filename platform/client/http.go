@@ -80,8 +80,6 @@ func (b base) send(ctx context.Context, method, path string, in any) (*http.Resp
 	return resp, nil
 }
 
-// stream opens a long-lived NDJSON stream and calls fn for each line until
-// the stream ends, ctx ends, or fn returns an error.
 // streamError returns the error a server ended a stream with: a line that
 // is the error envelope ({"code": ..., "message": ...}) instead of an item.
 // Items never have a code field, so most lines are passed over by a
@@ -97,6 +95,8 @@ func streamError(line []byte) error {
 	return &APIError{Status: http.StatusInternalServerError, Body: e}
 }
 
+// stream opens a long-lived NDJSON stream and calls fn for each line until
+// the stream ends, ctx ends, or fn returns an error.
 func stream[T any](ctx context.Context, b base, path string, fn func(T) error) error {
 	resp, err := b.send(ctx, http.MethodGet, path, nil)
 	if err != nil {

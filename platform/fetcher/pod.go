@@ -52,7 +52,6 @@ func (f *Fetcher) Handler(codeDir string) http.Handler {
 // the runtime contract as for local instances.
 type PodLoader struct {
 	*Specializer
-	hc *http.Client
 }
 
 // NewPodLoader returns a loader using hc (http.DefaultClient when nil).
@@ -60,7 +59,7 @@ func NewPodLoader(hc *http.Client) *PodLoader {
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	return &PodLoader{Specializer: NewSpecializer(hc), hc: hc}
+	return &PodLoader{Specializer: NewSpecializer(hc)}
 }
 
 // Fetch asks the fetcher sidecar at fetcherURL to place fn's package.

@@ -121,6 +121,19 @@ func (m *Manager) markSpecialized(in *inst, fn *api.Function, since time.Time) {
 	}()
 }
 
+// funcInstancesFor returns the specialized instances of a function,
+// making its entry on first use.
+func (m *Manager) funcInstancesFor(key client.NamespacedName) *funcInstances {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	fi := m.funcs[key]
+	if fi == nil {
+		fi = &funcInstances{}
+		m.funcs[key] = fi
+	}
+	return fi
+}
+
 // adoptFunction makes the instances of the previous run specialized for fn
 // (as it is now) ready instances of fn, subject to idle reaping from now.
 func (m *Manager) adoptFunction(fn *api.Function) {
@@ -128,14 +141,7 @@ func (m *Manager) adoptFunction(fn *api.Function) {
 	if len(adopted) == 0 {
 		return
 	}
-	key := client.NamespacedName{Namespace: fn.Metadata.Namespace, Name: fn.Metadata.Name}
-	m.mu.Lock()
-	fi := m.funcs[key]
-	if fi == nil {
-		fi = &funcInstances{}
-		m.funcs[key] = fi
-	}
-	m.mu.Unlock()
+	fi := m.funcInstancesFor(client.NamespacedName{Namespace: fn.Metadata.Namespace, Name: fn.Metadata.Name})
 	fi.mu.Lock()
 	fi.ready = append(fi.ready, adopted...)
 	fi.mu.Unlock()

@@ -249,14 +249,7 @@ func (m *Manager) GetInstance(ctx context.Context, req api.InstanceRequest) (*ap
 	if fn == nil {
 		return nil, httpx.Errorf(http.StatusNotFound, "function %q not found in namespace %q", req.Function, ns)
 	}
-	key := client.NamespacedName{Namespace: ns, Name: req.Function}
-	m.mu.Lock()
-	fi := m.funcs[key]
-	if fi == nil {
-		fi = &funcInstances{}
-		m.funcs[key] = fi
-	}
-	m.mu.Unlock()
+	fi := m.funcInstancesFor(client.NamespacedName{Namespace: ns, Name: req.Function})
 
 	m.adoptFunction(fn)
 	fi.mu.Lock()

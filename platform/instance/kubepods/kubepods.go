@@ -20,6 +20,7 @@ import (
 	"path"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,6 +35,7 @@ import (
 	apiruntime "github.com/lantern-faas/lantern/platform/api/runtime"
 	"github.com/lantern-faas/lantern/platform/instance"
 	"github.com/lantern-faas/lantern/platform/internal/kubecore"
+	"github.com/lantern-faas/lantern/platform/store/kubestore"
 )
 
 // Labels on every pool pod.
@@ -71,11 +73,10 @@ type Runtime struct {
 	cfg Config
 	cs  *kubecore.Client
 
-	mu      sync.Mutex
-	procs   map[string]*pod // by pod name
-	owners  map[ownerKey]metav1.OwnerReference
-	prev    []instance.Adopted
-	stopped chan struct{}
+	mu     sync.Mutex
+	procs  map[string]*pod // by pod name
+	owners map[ownerKey]metav1.OwnerReference
+	prev   []instance.Adopted
 }
 
 var (
@@ -101,7 +102,7 @@ func New(ctx context.Context, cs *kubecore.Client, cfg Config) (*Runtime, error)
 	if cfg.FetcherImage == "" {
 		return nil, errors.New("kubepods: no fetcher image")
 	}
-	r := &Runtime{cfg: cfg, cs: cs, procs: map[string]*pod{}, owners: map[ownerKey]metav1.OwnerReference{}, stopped: make(chan struct{})}
+	r := &Runtime{cfg: cfg, cs: cs, procs: map[string]*pod{}, owners: map[ownerKey]metav1.OwnerReference{}}
 	inf, err := cs.PodInformer(cfg.Namespace, LabelSelector)
 	if err != nil {
 		return nil, err
@@ -167,9 +168,8 @@ func (r *Runtime) adoptPod(ctx context.Context, o *corev1.Pod) {
 		_ = r.cs.Pods(r.cfg.Namespace).Delete(ctx, o.Name, metav1.DeleteOptions{GracePeriodSeconds: &grace})
 		return
 	}
-	p := &pod{name: o.Name, running: make(chan struct{}), done: make(chan struct{}),
-		addr:    net.JoinHostPort(o.Status.PodIP, strconv.Itoa(r.cfg.Port)),
-		fetcher: "http://" + net.JoinHostPort(o.Status.PodIP, strconv.Itoa(r.cfg.FetcherPort))}
+	p := &pod{name: o.Name, running: make(chan struct{}), done: make(chan struct{})}
+	r.setIP(p, o.Status.PodIP)
 	close(p.running)
 	r.procs[o.Name] = p
 	r.prev = append(r.prev, instance.Adopted{
@@ -235,8 +235,7 @@ func (r *Runtime) observe(obj any, deleted bool) {
 		select {
 		case <-p.running:
 		default:
-			p.addr = net.JoinHostPort(o.Status.PodIP, strconv.Itoa(r.cfg.Port))
-			p.fetcher = "http://" + net.JoinHostPort(o.Status.PodIP, strconv.Itoa(r.cfg.FetcherPort))
+			r.setIP(p, o.Status.PodIP)
 			close(p.running)
 		}
 	}
@@ -280,7 +279,7 @@ func (r *Runtime) Start(ctx context.Context, env *api.Environment, opts instance
 	r.procs[name] = p
 	r.mu.Unlock()
 	obj := r.podSpec(name, image, env, opts)
-	p.owners = r.ownerRefs(ctx, environmentsGVR, &env.Metadata, true)
+	p.owners = r.ownerRefs(ctx, kubestore.EnvironmentsResource, &env.Metadata, true)
 	obj.OwnerReferences = p.owners
 	if _, err := r.cs.Pods(r.cfg.Namespace).Create(ctx, obj, metav1.CreateOptions{}); err != nil {
 		r.forget(name)
@@ -316,7 +315,7 @@ func (r *Runtime) podSpec(name, image string, env *api.Environment, opts instanc
 		{Name: apiruntime.EnvUserfunc, Value: r.cfg.CodeDir},
 	}
 	for _, kv := range env.Spec.Env {
-		k, v, _ := cutKV(kv)
+		k, v, _ := strings.Cut(kv, "=")
 		vars = append(vars, corev1.EnvVar{Name: k, Value: v})
 	}
 	code := corev1.VolumeMount{Name: "code", MountPath: r.cfg.CodeDir}
@@ -346,12 +345,6 @@ func (r *Runtime) podSpec(name, image string, env *api.Environment, opts instanc
 }
 
 func ptr[T any](v T) *T { return &v }
-
-// Lantern's resources that own pool pods.
-var (
-	environmentsGVR = schema.GroupVersionResource{Group: "lantern.dev", Version: "v1", Resource: "environments"}
-	functionsGVR    = schema.GroupVersionResource{Group: "lantern.dev", Version: "v1", Resource: "functions"}
-)
 
 // ownerRefs returns an owner reference to the Lantern object m, so that
 // Kubernetes' garbage collector deletes the pod with it. Owners must live
@@ -386,17 +379,14 @@ func (r *Runtime) ownerRefs(ctx context.Context, gvr schema.GroupVersionResource
 	return []metav1.OwnerReference{ref}
 }
 
+// setIP sets where a pod's runtime and fetcher answer.
+func (r *Runtime) setIP(p *pod, ip string) {
+	p.addr = net.JoinHostPort(ip, strconv.Itoa(r.cfg.Port))
+	p.fetcher = "http://" + net.JoinHostPort(ip, strconv.Itoa(r.cfg.FetcherPort))
+}
+
 // ownerKey names one version of an owner.
 type ownerKey struct{ resource, namespace, name, version string }
-
-func cutKV(kv string) (string, string, bool) {
-	for i := 0; i < len(kv); i++ {
-		if kv[i] == '=' {
-			return kv[:i], kv[i+1:], true
-		}
-	}
-	return kv, "", false
-}
 
 func waitListening(ctx context.Context, addr string, done <-chan struct{}) error {
 	var d net.Dialer
@@ -444,7 +434,7 @@ func (p *process) MarkSpecialized(ctx context.Context, fn *api.Function, since t
 	meta := map[string]any{"annotations": map[string]string{
 		AnnotationFunction: fn.Metadata.Name, AnnotationFunctionNamespace: fn.Metadata.Namespace,
 		AnnotationFunctionVersion: instance.Version(&fn.Metadata), AnnotationSpecializedAt: since.UTC().Format(time.RFC3339Nano)}}
-	if owner := p.r.ownerRefs(ctx, functionsGVR, &fn.Metadata, false); len(owner) > 0 {
+	if owner := p.r.ownerRefs(ctx, kubestore.FunctionsResource, &fn.Metadata, false); len(owner) > 0 {
 		meta["ownerReferences"] = append(slices.Clip(p.p.owners), owner...)
 	}
 	patch, err := json.Marshal(map[string]any{"metadata": meta})
