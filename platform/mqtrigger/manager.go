@@ -204,9 +204,11 @@ func (m *Manager) Run(ctx context.Context) error {
 // deleted ones.
 func (m *Manager) reconcile(ctx context.Context) {
 	keep := map[string]bool{}
+	exists := map[[2]string]bool{}
 	for _, t := range m.objs.MessageQueueTriggers() {
 		uid := t.Metadata.UID
 		keep[uid] = true
+		exists[[2]string{t.Metadata.Namespace, t.Metadata.Name}] = true
 		if r := m.triggers[uid]; r != nil {
 			if reflect.DeepEqual(r.spec, t.Spec) {
 				continue
@@ -226,10 +228,6 @@ func (m *Manager) reconcile(ctx context.Context) {
 			m.stop(r)
 			delete(m.triggers, uid)
 		}
-	}
-	exists := map[[2]string]bool{}
-	for _, t := range m.objs.MessageQueueTriggers() {
-		exists[[2]string{t.Metadata.Namespace, t.Metadata.Name}] = true
 	}
 	m.mu.Lock()
 	var gone [][2]string

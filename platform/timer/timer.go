@@ -69,6 +69,9 @@ type Manager struct {
 	ticks   *ticks
 	kick    chan struct{}
 	timers  map[string]*running // by UID
+	// pruned: the kept ticks of timers deleted while no timer ran are
+	// gone (done on the first reconcile, then as timers are deleted).
+	pruned bool
 }
 
 // running is one scheduled timer.
@@ -170,12 +173,18 @@ func (m *Manager) reconcile(ctx context.Context, wg *sync.WaitGroup) {
 			r.cancel()
 			delete(m.timers, uid)
 			m.metrics.forget(r.namespace, r.name)
+			m.pruned = false
 		}
 	}
 	m.metrics.scheduled(len(m.timers))
+	if m.pruned {
+		return // a write transaction for nothing
+	}
 	if err := m.ticks.forget(keep); err != nil {
 		m.logger.Warn("drop the state of deleted timers", "err", err)
+		return
 	}
+	m.pruned = true
 }
 
 func (m *Manager) stopAll() {
