@@ -24,6 +24,7 @@ import (
 	"github.com/lantern-faas/lantern/platform/client"
 	"github.com/lantern-faas/lantern/test/kubeenv"
 	"github.com/lantern-faas/lantern/test/kubenode"
+	"github.com/lantern-faas/lantern/test/testenv"
 )
 
 // The test node's name and the images it maps to local commands, as
@@ -103,7 +104,7 @@ func (b *bench) measureKube(ctx context.Context, bin, runtimes, out string) (err
 		return err
 	}
 	node, err := kubenode.Start(ctx, cs, kubenode.Options{Name: kubeNodeName, Dir: filepath.Join(dir, "node"), FirstIP: kubeFirstIP,
-		Images: map[string][]string{pythonImage: {"/usr/bin/python3", b.serverPy}, lanterndImage: {bin}}})
+		Images: map[string][]string{pythonImage: {testenv.SystemPython, b.serverPy}, lanterndImage: {bin}}})
 	if err != nil {
 		return err
 	}

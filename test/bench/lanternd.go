@@ -167,7 +167,7 @@ func startPython(ctx context.Context, serverPy, userfuncDir string) (*python, er
 		return nil, err
 	}
 	_, port, _ := net.SplitHostPort(addr)
-	cmd := exec.Command("/usr/bin/python3", serverPy)
+	cmd := exec.Command(testenv.SystemPython, serverPy)
 	cmd.Env = append(os.Environ(), "PORT="+port, "USERFUNC_DIR="+userfuncDir, "PYTHONUNBUFFERED=1")
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr

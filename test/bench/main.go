@@ -356,7 +356,7 @@ func describeMachine(bin, root string) machine {
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = strings.TrimSpace(string(b))
 	}
-	if out, err := exec.Command("/usr/bin/python3", "--version").CombinedOutput(); err == nil {
+	if out, err := exec.Command(testenv.SystemPython, "--version").CombinedOutput(); err == nil {
 		m.Python = strings.TrimSpace(string(out))
 	}
 	if out, err := exec.Command("git", "-C", root, "describe", "--always", "--dirty").Output(); err == nil {

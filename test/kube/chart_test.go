@@ -56,7 +56,7 @@ func TestChartRuns(t *testing.T) {
 	node, err := kubenode.Start(ctx, cs, kubenode.Options{Name: "chart-node", Dir: nodeDir, FirstIP: 3, PodNetwork: "10.77",
 		Images: map[string][]string{
 			image:   {filepath.Join(binDir, "lanternd")},
-			pyImage: {"/usr/bin/python3", filepath.Join(root, "platform", "environments", "python", "server.py")},
+			pyImage: {testenv.SystemPython, filepath.Join(root, "platform", "environments", "python", "server.py")},
 		},
 		ImageEnv:  map[string][]string{image: {"LANTERN_RUNTIMES_DIR=" + filepath.Join(root, "platform", "environments"), "GORACE=atexit_sleep_ms=0"}},
 		APIServer: strings.TrimPrefix(c.URL, "https://"), MountVolumes: true, Services: true, Schedule: true,

@@ -21,6 +21,7 @@ import (
 	"github.com/lantern-faas/lantern/platform/api"
 	"github.com/lantern-faas/lantern/test/kubeenv"
 	"github.com/lantern-faas/lantern/test/kubenode"
+	"github.com/lantern-faas/lantern/test/testenv"
 )
 
 // TestPods runs instances as pods: a cluster of its own (so that the shared
@@ -324,7 +325,7 @@ func podCluster(t *testing.T, dir string, opts kubenode.Options) (*kubeenv.Clust
 		opts.Dir = filepath.Join(dir, "node")
 	}
 	opts.Images = map[string][]string{
-		"lantern/python-env": {"/usr/bin/python3", filepath.Join(root, "platform", "environments", "python", "server.py")},
+		"lantern/python-env": {testenv.SystemPython, filepath.Join(root, "platform", "environments", "python", "server.py")},
 		"lantern/lanternd":   {filepath.Join(binDir, "lanternd")},
 	}
 	node, err := kubenode.Start(ctx, cs, opts)

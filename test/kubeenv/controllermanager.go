@@ -3,7 +3,6 @@ package kubeenv
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -32,15 +31,7 @@ var Controllers = []string{
 // ControllerManagerPath is where test/tools/kube.sh builds
 // kube-controller-manager.
 func ControllerManagerPath() (string, error) {
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	p := filepath.Join(root, ".tools", "kube-"+KubeVersion, "kube-controller-manager")
-	if fi, err := os.Stat(p); err != nil || fi.Mode()&0o111 == 0 {
-		return "", fmt.Errorf("%s is missing: build it with 'make tools' (bash test/tools/kube.sh)", p)
-	}
-	return p, nil
+	return tool("kube-"+KubeVersion, "kube-controller-manager")
 }
 
 // StartControllerManager starts kube-controller-manager with Controllers,

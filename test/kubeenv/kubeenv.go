@@ -42,22 +42,37 @@ type Tools struct {
 // FindTools returns the binaries under .tools, or an error that names the
 // make target building them.
 func FindTools() (Tools, error) {
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		return Tools{}, err
-	}
-	t := Tools{
-		APIServer: filepath.Join(root, ".tools", "kube-"+KubeVersion, "kube-apiserver"),
-		Kubectl:   filepath.Join(root, ".tools", "kube-"+KubeVersion, "kubectl"),
-		Etcd:      filepath.Join(root, ".tools", "etcd-"+EtcdVersion, "etcd"),
-		Helm:      filepath.Join(root, ".tools", "helm-"+HelmVersion, "helm"),
-	}
-	for _, p := range []string{t.APIServer, t.Kubectl, t.Etcd, t.Helm} {
-		if fi, err := os.Stat(p); err != nil || fi.Mode()&0o111 == 0 {
-			return Tools{}, fmt.Errorf("%s is missing: build it with 'make tools' (bash test/tools/kube.sh, ~10 minutes the first time)", p)
+	var t Tools
+	for _, b := range []struct {
+		path      *string
+		dir, name string
+	}{
+		{&t.APIServer, "kube-" + KubeVersion, "kube-apiserver"},
+		{&t.Kubectl, "kube-" + KubeVersion, "kubectl"},
+		{&t.Etcd, "etcd-" + EtcdVersion, "etcd"},
+		{&t.Helm, "helm-" + HelmVersion, "helm"},
+	} {
+		p, err := tool(b.dir, b.name)
+		if err != nil {
+			return Tools{}, err
 		}
+		*b.path = p
 	}
 	return t, nil
+}
+
+// tool returns the path of a binary test/tools/kube.sh built into
+// .tools/dir, or an error that names the make target building it.
+func tool(dir, name string) (string, error) {
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(root, ".tools", dir, name)
+	if fi, err := os.Stat(p); err != nil || fi.Mode()&0o111 == 0 {
+		return "", fmt.Errorf("%s is missing: build it with 'make tools' (bash test/tools/kube.sh, ~10 minutes the first time)", p)
+	}
+	return p, nil
 }
 
 // Cluster is a running etcd and kube-apiserver.

@@ -20,10 +20,13 @@
 #        KUBE_FORCE=1 bash test/tools/kube.sh  # rebuild all
 set -euo pipefail
 
-KUBE_VERSION="${KUBE_VERSION:-1.37.2}"
-ETCD_VERSION="${ETCD_VERSION:-3.6.16}"
-HELM_VERSION="${HELM_VERSION:-3.22.0}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# The versions the tests look for (test/kubeenv), read from there.
+ver() { sed -n "s/^[[:space:]]*$1 *= *\"\(.*\)\"/\1/p" "$ROOT/test/kubeenv/kubeenv.go"; }
+KUBE_VERSION="${KUBE_VERSION:-$(ver KubeVersion)}"
+ETCD_VERSION="${ETCD_VERSION:-$(ver EtcdVersion)}"
+HELM_VERSION="${HELM_VERSION:-$(ver HelmVersion)}"
+[[ -n "$KUBE_VERSION" && -n "$ETCD_VERSION" && -n "$HELM_VERSION" ]] || { echo "[kube.sh] no versions in test/kubeenv/kubeenv.go" >&2; exit 1; }
 KUBE_DIR="$ROOT/.tools/kube-${KUBE_VERSION}"
 ETCD_DIR="$ROOT/.tools/etcd-${ETCD_VERSION}"
 HELM_DIR="$ROOT/.tools/helm-${HELM_VERSION}"
