@@ -185,6 +185,10 @@ func (c *Capture) line(meta InstanceMeta, stream string, text []byte, at time.Ti
 	}
 }
 
+// MaxLineLen is the longest line the Capture keeps whole (in chunks);
+// the rest of a longer one is dropped.
+func (c *Capture) MaxLineLen() int { return c.opts.MaxLineBytes * c.opts.MaxLineChunks }
+
 // State returns what the Capture keeps of an instance, to Restore later.
 func (c *Capture) State(instance string) InstanceState {
 	st := c.instance(instance)

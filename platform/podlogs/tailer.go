@@ -103,10 +103,8 @@ type pod struct {
 	joiner  cri.Joiner
 	start   checkpoint // where reading starts
 	pending []snapshot // read, not yet all stored
-	saved   *checkpoint
-	dirty   bool
-	ended   bool // gone and read to its end
-	failing bool // the last look at its files failed
+	ended   bool       // gone and read to its end
+	failing bool       // the last look at its files failed
 }
 
 // snapshot is the checkpoint after a pass, good once the store holds the
@@ -141,19 +139,12 @@ func New(cfg Config, out Output, logger *slog.Logger, reg prometheus.Registerer)
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("pod logs state folder: %w", err)
 	}
-	dc := logs.DefaultCaptureOptions()
-	lineBytes, chunks := cfg.Capture.MaxLineBytes, cfg.Capture.MaxLineChunks
-	if lineBytes <= 0 {
-		lineBytes = dc.MaxLineBytes
-	}
-	if chunks <= 0 {
-		chunks = dc.MaxLineChunks
-	}
-	t := &Tailer{cfg: cfg, joinMax: lineBytes*chunks + 1, out: out, log: logger, m: newMetrics(reg), synced: make(chan struct{}),
+	t := &Tailer{cfg: cfg, out: out, log: logger, m: newMetrics(reg), synced: make(chan struct{}),
 		pods: map[string]*pod{}, written: map[string]uint64{}}
 	copts := cfg.Capture
 	copts.Registerer = reg
 	t.capture = logs.NewCapture(copts, func(r logs.Record) { t.batch = append(t.batch, r) })
+	t.joinMax = t.capture.MaxLineLen() + 1
 	cps, bad, err := loadCheckpoints(cfg.StateDir)
 	if err != nil {
 		return nil, fmt.Errorf("pod logs checkpoints: %w", err)
@@ -376,9 +367,10 @@ func (t *Tailer) commit() {
 		for n < len(p.pending) && p.pending[n].seq <= w {
 			n++
 		}
+		var cp *checkpoint // the newest the store has written
 		if n > 0 {
-			cp := p.pending[n-1].cp
-			p.saved, p.dirty = &cp, true
+			c := p.pending[n-1].cp
+			cp = &c
 			p.pending = p.pending[n:]
 		}
 		switch {
@@ -386,10 +378,9 @@ func (t *Tailer) commit() {
 			done = append(done, p)
 			delete(t.pods, p.uid)
 			delete(t.written, p.id.Instance)
-		case p.dirty:
-			p.saved.Identity = p.id
-			save = append(save, p.saved)
-			p.dirty = false
+		case cp != nil:
+			cp.Identity = p.id
+			save = append(save, cp)
 		}
 	}
 	t.mu.Unlock()
