@@ -22,6 +22,7 @@ import (
 
 	"github.com/lantern-faas/lantern/platform/api"
 	"github.com/lantern-faas/lantern/platform/client"
+	"github.com/lantern-faas/lantern/platform/internal/delivery"
 	"github.com/lantern-faas/lantern/platform/internal/httpx"
 )
 
@@ -94,10 +95,7 @@ type Manager struct {
 	records jetstream.KeyValue
 	dead    jetstream.KeyValue
 
-	sem     chan struct{}
-	runMu   sync.Mutex
-	stopped bool
-	wg      sync.WaitGroup
+	gate *delivery.Gate
 }
 
 // envelope is what the queue holds for one call.
@@ -141,7 +139,7 @@ func New(cfg Config, nc *natsgo.Conn, caller Caller, logger *slog.Logger, opts .
 		return nil, err
 	}
 	m := &Manager{cfg: cfg, js: js, caller: caller, logger: logger, tracer: noop.NewTracerProvider().Tracer(""),
-		hc: &http.Client{Timeout: 10 * time.Second}, sem: make(chan struct{}, cfg.Concurrency)}
+		hc: &http.Client{Timeout: 10 * time.Second}, gate: delivery.NewGate(cfg.Concurrency)}
 	for _, o := range opts {
 		o(m)
 	}

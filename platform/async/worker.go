@@ -25,23 +25,17 @@ const AttemptHeader = api.AttemptHeader
 
 // Run runs queued calls until ctx ends, then waits for the running ones.
 func (m *Manager) Run(ctx context.Context) error {
-	backoff := 250 * time.Millisecond
 	var cc jetstream.ConsumeContext
-	for {
+	if !delivery.Retry(ctx, func() error {
 		err := m.setup(ctx)
 		if err == nil {
 			cc, err = m.consume(ctx)
 		}
-		if err == nil {
-			break
-		}
-		m.logger.Warn("async queue unavailable; retrying", "err", err, "in", backoff)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 10*time.Second)
+		return err
+	}, func(err error, wait time.Duration) {
+		m.logger.Warn("async queue unavailable; retrying", "err", err, "in", wait)
+	}) {
+		return nil
 	}
 	m.logger.Info("async queue running")
 	tick := time.NewTicker(2 * time.Second)
@@ -50,10 +44,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			cc.Stop()
-			m.runMu.Lock()
-			m.stopped = true
-			m.runMu.Unlock()
-			m.wg.Wait()
+			m.gate.Stop()
 			return nil
 		case <-tick.C:
 			m.measureQueue(ctx)
@@ -68,22 +59,7 @@ func (m *Manager) consume(ctx context.Context) (jetstream.ConsumeContext, error)
 		return nil, fmt.Errorf("create consumer %s: %w", consumerName, err)
 	}
 	return cons.Consume(func(msg jetstream.Msg) {
-		m.sem <- struct{}{}
-		m.runMu.Lock()
-		if m.stopped {
-			m.runMu.Unlock()
-			<-m.sem
-			return
-		}
-		m.wg.Add(1)
-		m.runMu.Unlock()
-		go func() {
-			defer func() {
-				<-m.sem
-				m.wg.Done()
-			}()
-			m.handle(msg)
-		}()
+		m.gate.Go(func() { m.handle(msg) })
 	}, jetstream.PullMaxMessages(2*m.cfg.Concurrency))
 }
 

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -39,43 +38,17 @@ type handler struct {
 	t      *api.MessageQueueTrigger
 	broker Broker
 	log    *slog.Logger
-	sem    chan struct{}
+	gate   *delivery.Gate
 	tm     *triggerMetrics
-
-	mu      sync.Mutex
-	stopped bool
-	wg      sync.WaitGroup
 }
 
 // handle runs a message in its own goroutine once a slot is free; it is
 // called from the broker's delivery goroutine, which the wait slows down.
 // Messages that arrive after stop are left to be delivered again.
-func (h *handler) handle(msg Message) {
-	h.sem <- struct{}{}
-	h.mu.Lock()
-	if h.stopped {
-		h.mu.Unlock()
-		<-h.sem
-		return
-	}
-	h.wg.Add(1)
-	h.mu.Unlock()
-	go func() {
-		defer func() {
-			<-h.sem
-			h.wg.Done()
-		}()
-		h.process(msg)
-	}()
-}
+func (h *handler) handle(msg Message) { h.gate.Go(func() { h.process(msg) }) }
 
 // stop waits for the messages being handled; later ones are not.
-func (h *handler) stop() {
-	h.mu.Lock()
-	h.stopped = true
-	h.mu.Unlock()
-	h.wg.Wait()
-}
+func (h *handler) stop() { h.gate.Stop() }
 
 // process calls the function for one message and settles the message.
 // The call is not cut short when the trigger stops: a message either

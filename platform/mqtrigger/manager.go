@@ -16,6 +16,7 @@ import (
 
 	"github.com/lantern-faas/lantern/platform/api"
 	"github.com/lantern-faas/lantern/platform/client"
+	"github.com/lantern-faas/lantern/platform/internal/delivery"
 )
 
 // Objects is the read side of the controller's state the manager needs;
@@ -274,27 +275,17 @@ func (m *Manager) consume(ctx context.Context, t *api.MessageQueueTrigger) {
 		<-ctx.Done()
 		return
 	}
-	h := &handler{m: m, t: t, broker: b, log: log, sem: make(chan struct{}, m.cfg.Concurrency), tm: m.metrics.forTrigger(ns, name)}
+	h := &handler{m: m, t: t, broker: b, log: log, gate: delivery.NewGate(m.cfg.Concurrency), tm: m.metrics.forTrigger(ns, name)}
 	sub := Subscription{ID: "lantern-" + t.Metadata.UID, Topic: t.Spec.Topic, MaxInFlight: 2 * m.cfg.Concurrency, AckWait: m.cfg.AckWait}
-	backoff := 250 * time.Millisecond
 	var cons Consumer
-	for {
-		var err error
+	if !delivery.Retry(ctx, func() (err error) {
 		cons, err = b.Subscribe(ctx, sub, h.handle)
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			return
-		}
+		return err
+	}, func(err error, wait time.Duration) {
 		m.setStatus(t, false, "subscribe: "+err.Error())
-		log.Warn("subscribe to the topic; retrying", "err", err, "in", backoff)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 10*time.Second)
+		log.Warn("subscribe to the topic; retrying", "err", err, "in", wait)
+	}) {
+		return
 	}
 	m.setStatus(t, true, "")
 	log.Info("consuming")

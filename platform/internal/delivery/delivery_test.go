@@ -1,6 +1,8 @@
 package delivery
 
 import (
+	"context"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -31,5 +33,53 @@ func TestBackoffDoublesUpToMax(t *testing.T) {
 		if got := Backoff(i+1, time.Second, 5*time.Second); got != w {
 			t.Errorf("Backoff(%d) = %v, want %v", i+1, got, w)
 		}
+	}
+}
+
+func TestGateBoundsAndStops(t *testing.T) {
+	g := NewGate(2)
+	var running, most atomic.Int32
+	release := make(chan struct{})
+	for range 4 {
+		go g.Go(func() {
+			n := running.Add(1)
+			for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+			}
+			<-release
+			running.Add(-1)
+		})
+	}
+	time.Sleep(50 * time.Millisecond)
+	if got := most.Load(); got != 2 {
+		t.Fatalf("deliveries at once: got %d, want 2", got)
+	}
+	close(release)
+	g.Stop()
+	if got := running.Load(); got != 0 {
+		t.Fatalf("Stop returned with %d deliveries running", got)
+	}
+	ran := false
+	g.Go(func() { ran = true })
+	if ran {
+		t.Fatal("a delivery ran after Stop")
+	}
+}
+
+func TestRetryUntilSuccessOrEnd(t *testing.T) {
+	tries := 0
+	var waits []time.Duration
+	ok := Retry(context.Background(), func() error {
+		if tries++; tries < 3 {
+			return errors.New("down")
+		}
+		return nil
+	}, func(_ error, wait time.Duration) { waits = append(waits, wait) })
+	if !ok || tries != 3 || len(waits) != 2 || waits[1] != 2*waits[0] {
+		t.Fatalf("got ok %v after %d tries, waits %v; want success on the 3rd, waits doubling", ok, tries, waits)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if Retry(ctx, func() error { return errors.New("down") }, func(error, time.Duration) { t.Error("failed called after ctx ended") }) {
+		t.Fatal("Retry with an ended ctx: got success")
 	}
 }
