@@ -213,21 +213,5 @@ func envRuntime(s *api.EnvironmentSpec) string {
 }
 
 func (a *app) newEnvDeleteCmd() *cobra.Command {
-	var name string
-	cmd := &cobra.Command{
-		Use:   "delete",
-		Short: "Delete an environment",
-		Args:  noArgs,
-	}
-	nameFlag(cmd, &name, "environment", true)
-	cmd.RunE = a.run(func(cmd *cobra.Command) error {
-		ctx, cancel := a.apiContext(cmd)
-		defer cancel()
-		if err := a.controller().Delete(ctx, api.KindEnvironment, a.namespace, name); err != nil {
-			return a.explain(err, "delete", "env", name)
-		}
-		a.printf("environment %s deleted", quote(name))
-		return nil
-	})
-	return cmd
+	return newDeleteCmd(a, api.KindEnvironment, "Delete an environment", "environment", "env", "environment")
 }

@@ -256,21 +256,5 @@ func (a *app) newFnListCmd() *cobra.Command {
 }
 
 func (a *app) newFnDeleteCmd() *cobra.Command {
-	var name string
-	cmd := &cobra.Command{
-		Use:   "delete",
-		Short: "Delete a function",
-		Args:  noArgs,
-	}
-	nameFlag(cmd, &name, "function", true)
-	cmd.RunE = a.run(func(cmd *cobra.Command) error {
-		ctx, cancel := a.apiContext(cmd)
-		defer cancel()
-		if err := a.controller().Delete(ctx, api.KindFunction, a.namespace, name); err != nil {
-			return a.explain(err, "delete", "fn", name)
-		}
-		a.printf("function %s deleted", quote(name))
-		return nil
-	})
-	return cmd
+	return newDeleteCmd(a, api.KindFunction, "Delete a function", "function", "fn", "function")
 }

@@ -179,17 +179,5 @@ func (a *app) newMQTListCmd() *cobra.Command {
 }
 
 func (a *app) newMQTDeleteCmd() *cobra.Command {
-	var name string
-	cmd := &cobra.Command{Use: "delete", Short: "Delete a message queue trigger", Args: noArgs}
-	nameFlag(cmd, &name, "trigger", true)
-	cmd.RunE = a.run(func(cmd *cobra.Command) error {
-		ctx, cancel := a.apiContext(cmd)
-		defer cancel()
-		if err := a.controller().Delete(ctx, api.KindMessageQueueTrigger, a.namespace, name); err != nil {
-			return a.explain(err, "delete", "message queue trigger", name)
-		}
-		a.printf("message queue trigger %s deleted", quote(name))
-		return nil
-	})
-	return cmd
+	return newDeleteCmd(a, api.KindMessageQueueTrigger, "Delete a message queue trigger", "trigger", "message queue trigger", "message queue trigger")
 }

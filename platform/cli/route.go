@@ -196,21 +196,5 @@ func (a *app) newRouteListCmd() *cobra.Command {
 }
 
 func (a *app) newRouteDeleteCmd() *cobra.Command {
-	var name string
-	cmd := &cobra.Command{
-		Use:   "delete",
-		Short: "Delete a route",
-		Args:  noArgs,
-	}
-	nameFlag(cmd, &name, "route", true)
-	cmd.RunE = a.run(func(cmd *cobra.Command) error {
-		ctx, cancel := a.apiContext(cmd)
-		defer cancel()
-		if err := a.controller().Delete(ctx, api.KindHTTPTrigger, a.namespace, name); err != nil {
-			return a.explain(err, "delete", "route", name)
-		}
-		a.printf("route %s deleted", quote(name))
-		return nil
-	})
-	return cmd
+	return newDeleteCmd(a, api.KindHTTPTrigger, "Delete a route", "route", "route", "route")
 }

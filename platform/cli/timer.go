@@ -148,19 +148,7 @@ func (a *app) newTimerListCmd() *cobra.Command {
 }
 
 func (a *app) newTimerDeleteCmd() *cobra.Command {
-	var name string
-	cmd := &cobra.Command{Use: "delete", Short: "Delete a timer", Args: noArgs}
-	nameFlag(cmd, &name, "timer", true)
-	cmd.RunE = a.run(func(cmd *cobra.Command) error {
-		ctx, cancel := a.apiContext(cmd)
-		defer cancel()
-		if err := a.controller().Delete(ctx, api.KindTimeTrigger, a.namespace, name); err != nil {
-			return a.explain(err, "delete", "timer", name)
-		}
-		a.printf("timer %s deleted", quote(name))
-		return nil
-	})
-	return cmd
+	return newDeleteCmd(a, api.KindTimeTrigger, "Delete a timer", "timer", "timer", "timer")
 }
 
 func (a *app) newTimerShowScheduleCmd() *cobra.Command {

@@ -74,3 +74,22 @@ func newListCmd[T any, P interface {
 	})
 	return cmd
 }
+
+// newDeleteCmd is a kind's delete command: --name names the object (flag
+// says what it is), explainAs is how errors name the kind, noun how the
+// confirmation does.
+func newDeleteCmd(a *app, kind, short, flag, explainAs, noun string) *cobra.Command {
+	var name string
+	cmd := &cobra.Command{Use: "delete", Short: short, Args: noArgs}
+	nameFlag(cmd, &name, flag, true)
+	cmd.RunE = a.run(func(cmd *cobra.Command) error {
+		ctx, cancel := a.apiContext(cmd)
+		defer cancel()
+		if err := a.controller().Delete(ctx, kind, a.namespace, name); err != nil {
+			return a.explain(err, "delete", explainAs, name)
+		}
+		a.printf("%s %s deleted", noun, quote(name))
+		return nil
+	})
+	return cmd
+}
