@@ -294,6 +294,41 @@ func TestServer_Headers(t *testing.T) {
 	}
 }
 
+// TestServer_ForwardedHeaders checks what of the caller's headers reaches
+// the function: hop-by-hop headers and those Connection names stay behind,
+// the Fission headers cannot be forged, a parameter cannot start a header
+// line, and the caller's trace continues.
+func TestServer_ForwardedHeaders(t *testing.T) {
+	got := make(chan http.Header, 1)
+	h := newHarness(t, setup{function: func(_ http.ResponseWriter, r *http.Request) { got <- r.Header.Clone() }})
+	h.setTriggers(&api.HTTPTrigger{Metadata: api.Metadata{Namespace: "default", Name: "users"},
+		Spec: api.HTTPTriggerSpec{RelativeURL: "/users/{id}", FunctionRef: api.FunctionRef{Name: "hello"}}})
+	const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	req, _ := http.NewRequest(http.MethodGet, h.URL+"/users/a%0D%0AX-Injected:%201", nil)
+	for k, vs := range map[string][]string{
+		"X-Fission-Function-Name": {"forged"}, "X-Fission-Params-Id": {"forged"},
+		"Connection": {"X-Secret"}, "X-Secret": {"s"}, "Keep-Alive": {"timeout=5"}, "Proxy-Authorization": {"Basic eA=="},
+		"X-Multi": {"a", "b"}, "X-Forwarded-For": {"10.0.0.1"}, "Traceparent": {traceparent},
+	} {
+		req.Header[k] = vs
+	}
+	if res := do(req); res.Err != nil || res.Status != http.StatusOK {
+		t.Fatalf("call: got %d %v %q, want 200", res.Status, res.Err, res.Body)
+	}
+	hdr := <-got
+	want := map[string][]string{
+		"X-Fission-Function-Name": {"hello"}, "X-Fission-Params-Id": {"a  X-Injected: 1"},
+		"X-Secret": nil, "Keep-Alive": nil, "Proxy-Authorization": nil, "X-Injected": nil,
+		"X-Multi": {"a", "b"}, "X-Forwarded-For": {"10.0.0.1, 127.0.0.1"}, "Traceparent": {traceparent},
+		"X-Fission-Full-Url": {"/users/a%0D%0AX-Injected:%201"},
+	}
+	for k, w := range want {
+		if diff := cmp.Diff(w, hdr[k]); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", k, diff)
+		}
+	}
+}
+
 func TestServer_Errors(t *testing.T) {
 	h := newHarness(t, setup{})
 	h.setTriggers(&api.HTTPTrigger{Metadata: api.Metadata{Namespace: "default", Name: "hello"},

@@ -1,20 +1,20 @@
 package router
 
 import (
+	"bufio"
 	"context"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/propagation"
-	"go.opentelemetry.io/otel/trace"
-
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"sync"
 	"syscall"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lantern-faas/lantern/platform/api"
 	"github.com/lantern-faas/lantern/platform/internal/httpx"
@@ -43,7 +43,10 @@ type call struct {
 func (s *Server) serveFunction(w http.ResponseWriter, r *http.Request, tgt target) {
 	// A caller's trace continues through Lantern; a malformed traceparent
 	// is ignored and starts a new trace.
-	ctx := s.prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+	ctx := r.Context()
+	if s.hasTraceContext(r.Header) {
+		ctx = s.prop.Extract(ctx, propagation.HeaderCarrier(r.Header))
+	}
 	ctx, span := s.tracer.Start(ctx, "router.request", serverSpan)
 	defer span.End()
 	if span.IsRecording() {
@@ -215,62 +218,13 @@ func (s *Server) removeInstance(id, reason string) {
 	}
 }
 
-// outRequest builds the request sent to the instance.
-func (s *Server) outRequest(ctx context.Context, r *http.Request, c *call) *http.Request {
-	fn := c.fn
-	// The caller's headers, sharing their values (nothing changes them),
-	// with room for the ones added below.
-	h := make(http.Header, len(r.Header)+7+len(c.tgt.params))
-	for k, v := range r.Header {
-		h[k] = v
-	}
-	removeHopHeaders(h)
-	delete(h, "Expect")
-	if _, ok := h["User-Agent"]; !ok {
-		h["User-Agent"] = []string{""} // keep Go's default out of it
-	}
-	// The Fission headers functions already read, and nothing more: every
-	// header costs the runtime parsing time on every call. One backing
-	// array holds their values.
-	vals := [...]string{fn.Metadata.Name, fn.Metadata.Namespace, fn.Metadata.UID, fn.Metadata.ResourceVersion, r.URL.RequestURI(), ""}
-	h["X-Fission-Function-Name"] = vals[0:1:1]
-	h["X-Fission-Function-Namespace"] = vals[1:2:2]
-	h["X-Fission-Function-Uid"] = vals[2:3:3]
-	h["X-Fission-Function-Resourceversion"] = vals[3:4:4]
-	h["X-Fission-Full-Url"] = vals[4:5:5]
-	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		if prior := r.Header.Get("X-Forwarded-For"); prior != "" {
-			ip = prior + ", " + ip
-		}
-		vals[5] = ip
-		h["X-Forwarded-For"] = vals[5:6:6]
-	}
-	for k, v := range c.tgt.params {
-		h.Set("X-Fission-Params-"+k, v)
-	}
-	// The function joins the trace when it is recorded or the caller has one;
-	// X-Lantern-Request-Id carries the trace ID either way.
-	if trace.SpanContextFromContext(ctx).IsSampled() || r.Header.Get("traceparent") != "" {
-		s.prop.Inject(ctx, propagation.HeaderCarrier(h))
-	}
-	out := &http.Request{
-		Method: r.Method, URL: &url.URL{Path: c.tgt.subpath, RawQuery: r.URL.RawQuery},
-		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: h, Host: r.Host, ContentLength: r.ContentLength,
-	}
-	if r.Body != nil && r.Body != http.NoBody {
-		out.Body = r.Body
-	}
-	return out
-}
-
 // proxyOnce makes one attempt on c.be and streams the answer to w. It sets
 // c.err when no response arrived. The slot is released even when the
 // response is aborted because the instance broke off mid-stream.
 func (s *Server) proxyOnce(ctx context.Context, w http.ResponseWriter, r *http.Request, b *balancer, c *call) {
 	defer b.release(c.be)
 	defer c.timer.Stop()
-	out := s.outRequest(ctx, r, c)
+	hasBody := r.Body != nil && r.Body != http.NoBody
 	var (
 		uc   *upConn
 		resp *http.Response
@@ -283,7 +237,7 @@ func (s *Server) proxyOnce(ctx context.Context, w http.ResponseWriter, r *http.R
 			return
 		}
 		c.rec.forwarded()
-		resp, stop, err = uc.roundTrip(ctx, out)
+		resp, stop, err = uc.roundTrip(ctx, r, func(bw *bufio.Writer) error { return s.writeRequest(ctx, bw, r, c) })
 		if err == nil {
 			break
 		}
@@ -291,7 +245,7 @@ func (s *Server) proxyOnce(ctx context.Context, w http.ResponseWriter, r *http.R
 		_ = uc.Close()
 		// A kept-alive connection the instance had closed: once, on a
 		// fresh connection, if nothing of the body was sent.
-		if uc.reused && try == 0 && isConnLost(err) && out.Body == nil {
+		if uc.reused && try == 0 && isConnLost(err) && !hasBody {
 			continue
 		}
 		if tb, ok := r.Body.(*trackingBody); ok && tb.err != nil {

@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"log/slog"
+	"net/textproto"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,7 +62,9 @@ type Server struct {
 	reg       prometheus.Registerer
 	tracer    trace.Tracer
 	prop      propagation.TextMapPropagator
-	async     AsyncQueue
+	// traceFields are the headers prop reads and writes, canonical.
+	traceFields map[string]bool
+	async       AsyncQueue
 
 	routes atomic.Pointer[table]
 
@@ -98,6 +101,10 @@ func New(cfg Config, instances Instances, objs Objects, logger *slog.Logger, opt
 	s.tracer, s.prop = defaultTracing()
 	for _, o := range opts {
 		o(s)
+	}
+	s.traceFields = map[string]bool{}
+	for _, f := range s.prop.Fields() {
+		s.traceFields[textproto.CanonicalMIMEHeaderKey(f)] = true
 	}
 	s.metrics = newMetrics(s.reg)
 	// One pool of keep-alive connections shared by every request.

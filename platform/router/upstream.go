@@ -139,12 +139,13 @@ func (u *upstreams) sweepOnce(now time.Time) {
 	}
 }
 
-// roundTrip writes req on c and reads the response head. The connection is
-// interrupted when ctx ends, including while the caller reads the body;
-// call the returned stop once done with the connection.
-func (c *upConn) roundTrip(ctx context.Context, req *http.Request) (*http.Response, func() bool, error) {
+// roundTrip writes a request for req with write on c and reads the
+// response head. The connection is interrupted when ctx ends, including
+// while the caller reads the body; call the returned stop once done with
+// the connection.
+func (c *upConn) roundTrip(ctx context.Context, req *http.Request, write func(*bufio.Writer) error) (*http.Response, func() bool, error) {
 	stop := context.AfterFunc(ctx, func() { _ = c.Conn.SetDeadline(time.Unix(1, 0)) })
-	if err := req.Write(c.bw); err != nil {
+	if err := write(c.bw); err != nil {
 		return nil, stop, err
 	}
 	if err := c.bw.Flush(); err != nil {
@@ -154,10 +155,11 @@ func (c *upConn) roundTrip(ctx context.Context, req *http.Request) (*http.Respon
 	return resp, stop, err
 }
 
-// hopHeaders are meaningful for one connection only and are not forwarded.
-var hopHeaders = []string{
-	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+// hopHeaders are meaningful for one connection only and are not forwarded
+// (canonical names).
+var hopHeaders = map[string]bool{
+	"Connection": true, "Proxy-Connection": true, "Keep-Alive": true, "Proxy-Authenticate": true,
+	"Proxy-Authorization": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
 }
 
 func removeHopHeaders(h http.Header) {
@@ -166,7 +168,7 @@ func removeHopHeaders(h http.Header) {
 			h.Del(name)
 		}
 	}
-	for _, k := range hopHeaders {
+	for k := range hopHeaders {
 		delete(h, k)
 	}
 }
