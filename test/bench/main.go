@@ -73,7 +73,7 @@ func fullParams() params {
 	return params{
 		coldN: 60, coldGap: 400 * time.Millisecond, freshN: 5,
 		warmCalls: 3000, warmBatch: 300,
-		tputConns: 50, tputDur: 5 * time.Second, tputRounds: 2, telRounds: 5,
+		tputConns: 50, tputDur: 2 * time.Second, tputRounds: 5, telRounds: 10,
 		burstFns: 3, burstWidth: 10, burstGap: 2 * time.Second,
 		hiConns: 500, hiDur: 10 * time.Second,
 		mqtMessages: 30000, timerDur: 30 * time.Second, asyncCalls: 3000,

@@ -289,7 +289,8 @@ func (b *bench) throughput(ctx context.Context, base paths) error {
 		closedLoop(ctx, t.url, b.p.tputConns, time.Second/2, false) // warm-up
 	}
 	for i := range b.p.tputRounds {
-		for _, t := range targets {
+		for j := range targets {
+			t := targets[(i+j)%len(targets)] // each round starts with the next path: none always follows another
 			r := closedLoop(ctx, t.url, b.p.tputConns, b.p.tputDur, false)
 			*t.res = append(*t.res, r)
 			progress("throughput round %d/%d, %s: %.0f rps, %d errors", i+1, b.p.tputRounds, t.name, r.RPS(), r.Errs.total())
@@ -336,7 +337,8 @@ func (b *bench) telemetryCost(ctx context.Context, main *lanternd, bin, runtimes
 		closedLoop(ctx, t.url, b.p.tputConns, time.Second/2, false) // warm-up
 	}
 	for i := range b.p.telRounds {
-		for _, t := range targets {
+		for j := range targets {
+			t := targets[(i+j)%len(targets)]
 			r := closedLoop(ctx, t.url, b.p.tputConns, b.p.tputDur, false)
 			*t.res = append(*t.res, r)
 			progress("telemetry round %d/%d, %s: %.0f rps, %d errors", i+1, b.p.telRounds, t.name, r.RPS(), r.Errs.total())
