@@ -20,6 +20,7 @@ func (a *app) newFnCmd() *cobra.Command {
 		a.newFnDeleteCmd(),
 		a.newFnTestCmd(),
 		a.newFnColdStartsCmd(),
+		a.newFnInstancesCmd(),
 		a.newFnLogsCmd(),
 		a.newFnInvocationsCmd(),
 		a.newFnReplayCmd(),

@@ -151,6 +151,12 @@ func (c *Controller) ColdStarts(ctx context.Context, ns, name string) ([]api.Col
 	return out, c.do(ctx, http.MethodGet, objPath(api.KindFunction, nsOr(ns), name)+"/coldstarts", nil, &out)
 }
 
+// Instances returns a function's instances, oldest first.
+func (c *Controller) Instances(ctx context.Context, ns, name string) ([]api.Instance, error) {
+	var out []api.Instance
+	return out, c.do(ctx, http.MethodGet, objPath(api.KindFunction, nsOr(ns), name)+"/instances", nil, &out)
+}
+
 // Logs returns a function's log lines matching params (since, until, limit,
 // instance, stream, request_id, trace_id, contains, desc).
 func (c *Controller) Logs(ctx context.Context, ns, name string, params url.Values) ([]api.LogRecord, error) {

@@ -39,19 +39,22 @@ type Controller struct {
 	logger *slog.Logger
 	echo   *echo.Echo
 	reg    prometheus.Registerer
-	// coldStarts answers the coldstarts endpoint; nil when no poolmgr is known.
-	coldStarts ColdStartSource
-	metrics    *metrics
-	logs       logs.Reader
-	logsProxy  http.Handler
+	// pool answers the coldstarts and instances endpoints; nil when no
+	// poolmgr is known.
+	pool      PoolSource
+	metrics   *metrics
+	logs      logs.Reader
+	logsProxy http.Handler
 	// kinds are the rules of each kind, by kind name, for Review.
 	kinds map[string]reviewer
 }
 
-// ColdStartSource returns a function's recent cold starts; the poolmgr (in
-// one process) or its client satisfies it.
-type ColdStartSource interface {
+// PoolSource is what the controller shows of the poolmgr: a function's
+// recent cold starts, and the instances. The poolmgr (in one process) or
+// its client satisfies it.
+type PoolSource interface {
 	ColdStarts(ctx context.Context, ns, name string) ([]api.ColdStart, error)
+	ListInstances(ctx context.Context) ([]api.Instance, error)
 }
 
 // Option sets an optional dependency of the controller.
@@ -60,8 +63,8 @@ type Option func(*Controller)
 // WithRegisterer registers the API's metrics with reg.
 func WithRegisterer(reg prometheus.Registerer) Option { return func(c *Controller) { c.reg = reg } }
 
-// WithColdStarts serves /functions/{name}/coldstarts from src.
-func WithColdStarts(src ColdStartSource) Option { return func(c *Controller) { c.coldStarts = src } }
+// WithPool serves /functions/{name}/coldstarts and /instances from src.
+func WithPool(src PoolSource) Option { return func(c *Controller) { c.pool = src } }
 
 // New returns a controller over st.
 func New(cfg Config, st store.Store, logger *slog.Logger, opts ...Option) *Controller {
@@ -127,6 +130,7 @@ func (c *Controller) routes() *echo.Echo {
 	}
 	e.GET("/v1/namespaces/:ns/functions/:name/package", c.getPackage)
 	e.GET("/v1/namespaces/:ns/functions/:name/coldstarts", c.getColdStarts)
+	e.GET("/v1/namespaces/:ns/functions/:name/instances", c.getInstances)
 	e.GET("/v1/namespaces/:ns/functions/:name/logs", c.getLogs)
 	return e
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 
 	"github.com/labstack/echo/v4"
 
@@ -93,17 +94,47 @@ func (c *Controller) getPackage(ctx echo.Context) error {
 // getColdStarts serves a function's recent cold starts from the poolmgr.
 func (c *Controller) getColdStarts(ctx echo.Context) error {
 	rctx := ctx.Request().Context()
-	fns := &kind[api.Function, *api.Function]{c: c, name: api.KindFunction}
-	if _, err := fns.load(rctx, ctx.Param("ns"), ctx.Param("name")); err != nil {
+	if err := c.poolFor(ctx); err != nil {
 		return err
 	}
-	if c.coldStarts == nil {
-		return httpx.Errorf(http.StatusServiceUnavailable, "this controller does not know the poolmgr").
-			WithHint("start the controller with --poolmgr-url")
-	}
-	out, err := c.coldStarts.ColdStarts(rctx, ctx.Param("ns"), ctx.Param("name"))
+	out, err := c.pool.ColdStarts(rctx, ctx.Param("ns"), ctx.Param("name"))
 	if err != nil {
 		return err
 	}
 	return ctx.JSON(http.StatusOK, out)
+}
+
+// getInstances serves a function's instances from the poolmgr, oldest
+// first.
+func (c *Controller) getInstances(ctx echo.Context) error {
+	if err := c.poolFor(ctx); err != nil {
+		return err
+	}
+	all, err := c.pool.ListInstances(ctx.Request().Context())
+	if err != nil {
+		return err
+	}
+	ns, name := ctx.Param("ns"), ctx.Param("name")
+	out := []api.Instance{}
+	for _, in := range all {
+		if in.Namespace == ns && in.Function == name {
+			out = append(out, in)
+		}
+	}
+	slices.SortFunc(out, func(a, b api.Instance) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	return ctx.JSON(http.StatusOK, out)
+}
+
+// poolFor checks that the request's function exists and that the
+// controller knows the poolmgr.
+func (c *Controller) poolFor(ctx echo.Context) error {
+	fns := &kind[api.Function, *api.Function]{c: c, name: api.KindFunction}
+	if _, err := fns.load(ctx.Request().Context(), ctx.Param("ns"), ctx.Param("name")); err != nil {
+		return err
+	}
+	if c.pool == nil {
+		return httpx.Errorf(http.StatusServiceUnavailable, "this controller does not know the poolmgr").
+			WithHint("start the controller with --poolmgr-url")
+	}
+	return nil
 }

@@ -240,7 +240,8 @@ func (l *lanternd) startProcs() error {
 		}{name, append(append(args, common...), l.extra...), health})
 	}
 	if l.roles {
-		add("controller", l.APIURL+"/healthz", "controller", "--api-addr", l.apiAddr, "--data-dir", filepath.Join(l.dataDir, "controller"))
+		add("controller", l.APIURL+"/healthz", "controller", "--api-addr", l.apiAddr, "--data-dir", filepath.Join(l.dataDir, "controller"),
+			"--poolmgr-url", l.PoolmgrURL)
 		add("poolmgr", l.PoolmgrURL+"/healthz", "poolmgr", "--poolmgr-addr", l.poolmgrAddr, "--controller-url", l.APIURL,
 			"--data-dir", filepath.Join(l.dataDir, "poolmgr"))
 		// Its /metrics gets a free port too: roles tests run side by side.

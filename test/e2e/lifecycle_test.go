@@ -151,11 +151,13 @@ func TestKilledInstanceIsReplaced(t *testing.T) {
 		{"GET once lanternd noticed", http.MethodGet, "", time.Second},
 		{"POST once lanternd noticed", http.MethodPost, "a body to deliver", time.Second},
 	}
+	var killed []int
 	for _, rd := range rounds {
 		t.Run(rd.name, func(t *testing.T) {
 			// A warm instance, with a keep-alive connection from the router.
 			pid := decodeEcho(t, "warm-up", l.get(t, "/victim")).PID
 			kill(t, pid)
+			killed = append(killed, pid)
 			time.Sleep(rd.wait)
 			r := l.call(t, rd.method, "/victim", rd.body, "Content-Type: text/plain")
 			if rd.method == http.MethodPost && rd.wait == 0 && r.Status == http.StatusBadGateway {
@@ -180,6 +182,18 @@ func TestKilledInstanceIsReplaced(t *testing.T) {
 				return nil
 			})
 		})
+	}
+	// The instances listed are the live ones: the table shows the one
+	// serving now, none of the killed.
+	serving := decodeEcho(t, "after the rounds", l.get(t, "/victim")).PID
+	out := l.mustLantern(t, "fn", "instances", "--name", "victim")
+	if !strings.HasPrefix(out, "ID ") || !strings.Contains(out, fmt.Sprintf(" %d ", serving)) {
+		t.Errorf("lantern fn instances --name victim: got\n%s\nwant a table with the serving instance's pid %d", out, serving)
+	}
+	for _, pid := range killed {
+		if strings.Contains(out, fmt.Sprintf(" %d ", pid)) {
+			t.Errorf("lantern fn instances --name victim lists the killed pid %d:\n%s", pid, out)
+		}
 	}
 	if err := l.Alive(); err != nil {
 		t.Fatal(err)

@@ -106,6 +106,16 @@ func TestSeparateRoles(t *testing.T) {
 	if !found {
 		t.Errorf("poolmgr lists no ready instance of hello: %+v", insts)
 	}
+	// The controller shows them too, asking the poolmgr over HTTP, and an
+	// instance's address answers as the function.
+	var listed []api.Instance
+	if out := l.mustLantern(t, "fn", "instances", "--name", "hello", "-o", "json"); json.Unmarshal([]byte(out), &listed) != nil || len(listed) != 1 {
+		t.Fatalf("lantern fn instances --name hello -o json: got %q, want the one instance", out)
+	}
+	if in := listed[0]; in.Function != "hello" || in.State != api.StateReady || testenv.ParentPID(in.PID) != l.PID() {
+		t.Errorf("lantern fn instances: got %+v, want hello's ready instance, a child of the poolmgr (%d)", in, l.PID())
+	}
+	wantResponse(t, "GET the listed instance's address", do(t, http.MethodGet, "http://"+listed[0].Address+"/", nil), http.StatusOK, "Hello, world!")
 	// The router also serves /fn/<ns>/<name>.
 	wantResponse(t, "GET /fn/default/hello", l.get(t, "/fn/default/hello"), http.StatusOK, "Hello, world!")
 

@@ -79,7 +79,7 @@ func runAll(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 	}
 	defer lst.Close()
 	ctrl := controller.New(controller.Config{MaxCodeBytes: o.maxCodeBytes}, st, logger.With("component", "controller"),
-		controller.WithRegisterer(tel.registerer()), controller.WithColdStarts(pm), controller.WithLogs(lst))
+		controller.WithRegisterer(tel.registerer()), controller.WithPool(pm), controller.WithLogs(lst))
 
 	runWebhook, err := newWebhook(o, ctrl, logger, tel)
 	if err != nil {
@@ -158,7 +158,7 @@ func runController(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 	}
 	defer tel.shutdown()
 	ctrl := controller.New(controller.Config{MaxCodeBytes: o.maxCodeBytes}, st, logger,
-		controller.WithRegisterer(tel.registerer()), controller.WithColdStarts(client.NewPoolmgr(o.poolmgrURL, nil)),
+		controller.WithRegisterer(tel.registerer()), controller.WithPool(client.NewPoolmgr(o.poolmgrURL, nil)),
 		controller.WithLogsProxy(loggerURL))
 	ln, err := listen("--api-addr", o.apiAddr)
 	if err != nil {
