@@ -275,20 +275,19 @@ func (b *bench) measure(ctx context.Context, bin, runtimes, out, hello string) (
 	if err := b.createEnvironment(ctx); err != nil {
 		return err
 	}
-	py, err := startPython(ctx, b.serverPy, b.tmp)
+	// The warm calls and the throughput go to one function; the instance
+	// serving it is the direct baseline, so every path reaches the same
+	// Python process.
+	inst, err := b.servingInstance(ctx)
 	if err != nil {
 		return err
 	}
-	defer py.stop(2 * time.Second)
-	if err := py.specialize(ctx, hello); err != nil {
-		return err
-	}
-	proxyURL, stopProxy, err := startProxy(py.url)
+	proxyURL, stopProxy, err := startProxy("http://" + inst.Address)
 	if err != nil {
 		return err
 	}
 	defer stopProxy()
-	direct := paths{direct: py.url + "/", proxy: proxyURL + "/"}
+	direct := paths{direct: "http://" + inst.Address + "/", proxy: proxyURL + "/"}
 
 	steps := []struct {
 		name string

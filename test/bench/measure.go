@@ -232,25 +232,45 @@ func answersWith(ctx context.Context, c *http.Client, url string) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-// paths are the baselines' URLs: the Python instance the harness runs, and
-// a bare Go reverse proxy in front of it.
+// paths are the baselines' URLs: the instance serving the tput function,
+// and a bare Go reverse proxy in front of it.
 type paths struct{ direct, proxy string }
+
+// tputSpec is the function the warm calls and the throughput measure: one
+// instance takes every connection of the closed loop, and stays for the
+// whole run.
+func (b *bench) tputSpec() api.FunctionSpec {
+	return api.FunctionSpec{RequestsPerPod: b.p.tputConns, Concurrency: 1, IdleTimeout: 3600}
+}
+
+// servingInstance creates the tput function, calls it once and returns the
+// instance that answered.
+func (b *bench) servingInstance(ctx context.Context) (api.Instance, error) {
+	if err := b.createFunction(ctx, "tput", b.tputSpec(), helloCode("tput")); err != nil {
+		return api.Instance{}, err
+	}
+	if err := waitCallable(ctx, b.fnURL("tput"), 30*time.Second); err != nil {
+		return api.Instance{}, err
+	}
+	list, err := b.ctrl.Instances(ctx, "default", "tput")
+	if err != nil {
+		return api.Instance{}, err
+	}
+	if len(list) != 1 || list[0].Address == "" {
+		return api.Instance{}, fmt.Errorf("tput: got instances %+v, want one with an address", list)
+	}
+	return list[0], nil
+}
 
 // warmCalls compares sequential keep-alive calls to the direct instance,
 // through the bare proxy and through the router, in interleaved batches so
 // all share the machine's noise.
 func (b *bench) warmCalls(ctx context.Context, base paths) error {
-	if err := b.createFunction(ctx, "warm", api.FunctionSpec{}, helloCode("warm")); err != nil {
-		return err
-	}
-	if err := waitCallable(ctx, b.fnURL("warm"), 30*time.Second); err != nil {
-		return err
-	}
 	b.r.warmErrs = errTally{}
 	targets := []struct {
 		url string
 		lat *[]time.Duration
-	}{{base.direct, &b.r.warmDirect}, {base.proxy, &b.r.warmProxy}, {b.fnURL("warm"), &b.r.warmRouter}}
+	}{{base.direct, &b.r.warmDirect}, {base.proxy, &b.r.warmProxy}, {b.fnURL("tput"), &b.r.warmRouter}}
 	clients := make([]*http.Client, len(targets))
 	for i, t := range targets {
 		clients[i] = newClient(1)
@@ -273,14 +293,7 @@ func (b *bench) warmCalls(ctx context.Context, base paths) error {
 // throughput runs the same closed-loop load against the direct instance,
 // the bare proxy and the router, in turn, so all see one Python process.
 func (b *bench) throughput(ctx context.Context, base paths) error {
-	spec := api.FunctionSpec{RequestsPerPod: b.p.tputConns, Concurrency: 1}
-	if err := b.createFunction(ctx, "tput", spec, helloCode("tput")); err != nil {
-		return err
-	}
 	url := b.fnURL("tput")
-	if err := waitCallable(ctx, url, 30*time.Second); err != nil {
-		return err
-	}
 	targets := []struct {
 		name, url string
 		res       *[]loadResult
@@ -322,8 +335,7 @@ func (b *bench) telemetryCost(ctx context.Context, main *lanternd, bin, runtimes
 	if err := off.createEnvironment(ctx); err != nil {
 		return err
 	}
-	spec := api.FunctionSpec{RequestsPerPod: b.p.tputConns, Concurrency: 1}
-	if err := off.createFunction(ctx, "tput", spec, helloCode("tput")); err != nil {
+	if err := off.createFunction(ctx, "tput", b.tputSpec(), helloCode("tput")); err != nil {
 		return err
 	}
 	targets := []struct {
