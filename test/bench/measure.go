@@ -94,19 +94,50 @@ func (b *bench) createEnvironment(ctx context.Context) error {
 	return nil
 }
 
-// createFunction creates a hello function in the python environment.
-func (b *bench) createFunction(ctx context.Context, name string, spec api.FunctionSpec, code []byte) error {
+// helloFunction is a hello function in the python environment.
+func helloFunction(name string, spec api.FunctionSpec, code []byte) *api.Function {
 	spec.Environment = envName
 	spec.Entrypoint = "hello.main"
-	fn := &api.Function{
+	return &api.Function{
 		Metadata: api.Metadata{Name: name, Namespace: namespace},
 		Spec:     spec,
 		Code:     &api.Code{Filename: "hello.py", Data: code},
 	}
-	if err := b.ctrl.Create(ctx, fn); err != nil {
+}
+
+// createFunction creates a hello function.
+func (b *bench) createFunction(ctx context.Context, name string, spec api.FunctionSpec, code []byte) error {
+	if err := b.ctrl.Create(ctx, helloFunction(name, spec, code)); err != nil {
 		return fmt.Errorf("create function %s: %w", name, err)
 	}
 	return nil
+}
+
+// freshInstance gives a function new code (the same answer, another
+// comment), calls it until an instance of the new version is ready, then
+// lets the pool refill: its next calls go to another Python process.
+func (b *bench) freshInstance(ctx context.Context, name string, spec api.FunctionSpec, tag string) error {
+	fn := helloFunction(name, spec, helloCode(tag))
+	if err := b.ctrl.Update(ctx, fn); err != nil {
+		return fmt.Errorf("update function %s: %w", name, err)
+	}
+	c := newClient(1)
+	defer c.CloseIdleConnections()
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		_, err := get(ctx, c, b.fnURL(name))
+		list, lerr := b.ctrl.Instances(ctx, namespace, name)
+		if err == nil && lerr == nil && slices.ContainsFunc(list, func(in api.Instance) bool {
+			return in.ResourceVersion == fn.Metadata.ResourceVersion && in.State == api.StateReady
+		}) {
+			break
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			return fmt.Errorf("function %s: no instance of its new version answered within 30s (call: %v, instances: %v)", name, err, lerr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // the pool starts a process in place of the one taken
+	return ctx.Err()
 }
 
 // waitCallable calls url until it answers with the hello body: setup, not
@@ -335,23 +366,29 @@ func (b *bench) telemetryCost(ctx context.Context, main *lanternd, bin, runtimes
 	if err := off.createEnvironment(ctx); err != nil {
 		return err
 	}
-	if err := off.createFunction(ctx, "tput", b.tputSpec(), helloCode("tput")); err != nil {
-		return err
-	}
+	// Both lanternds serve a function "tel". Each round runs on new
+	// instances: two Python processes with the same code differ by up to
+	// 7 % in CPU per call here, which would otherwise pass for the cost of
+	// telemetry.
 	targets := []struct {
-		name, url string
-		res       *[]loadResult
-	}{{"on", b.fnURL("tput"), &b.r.telOn}, {"off", off.fnURL("tput"), &b.r.telOff}}
+		name string
+		b    *bench
+		res  *[]loadResult
+	}{{"on", b, &b.r.telOn}, {"off", &off, &b.r.telOff}}
 	for _, t := range targets {
-		if err := waitCallable(ctx, t.url, 30*time.Second); err != nil {
+		if err := t.b.createFunction(ctx, "tel", b.tputSpec(), helloCode("tel")); err != nil {
 			return err
 		}
-		closedLoop(ctx, t.url, b.p.tputConns, time.Second/2, false) // warm-up
 	}
 	for i := range b.p.telRounds {
 		for j := range targets {
 			t := targets[(i+j)%len(targets)]
-			r := closedLoop(ctx, t.url, b.p.tputConns, b.p.tputDur, false)
+			if err := t.b.freshInstance(ctx, "tel", b.tputSpec(), fmt.Sprintf("tel-%d", i)); err != nil {
+				return err
+			}
+			url := t.b.fnURL("tel")
+			closedLoop(ctx, url, b.p.tputConns, time.Second/2, false) // warm-up
+			r := closedLoop(ctx, url, b.p.tputConns, b.p.tputDur, false)
 			*t.res = append(*t.res, r)
 			progress("telemetry round %d/%d, %s: %.0f rps, %d errors", i+1, b.p.telRounds, t.name, r.RPS(), r.Errs.total())
 		}
