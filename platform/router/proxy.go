@@ -47,7 +47,7 @@ func (s *Server) serveFunction(w http.ResponseWriter, r *http.Request, tgt targe
 	if s.hasTraceContext(r.Header) {
 		ctx = s.prop.Extract(ctx, propagation.HeaderCarrier(r.Header))
 	}
-	ctx, span := s.tracer.Start(ctx, "router.request", serverSpan)
+	ctx, span := s.tracer.Start(ctx, "router.request", serverSpan...)
 	defer span.End()
 	if span.IsRecording() {
 		span.SetAttributes(attribute.String("http.request.method", r.Method),
@@ -100,10 +100,9 @@ func (s *Server) callFunction(ctx context.Context, w http.ResponseWriter, r *htt
 		writeError(w, r, httpx.Errorf(http.StatusRequestEntityTooLarge, "request body of %d bytes is larger than the limit of %d bytes", r.ContentLength, s.cfg.MaxBodyBytes))
 		return
 	}
-	body := &trackingBody{rc: http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)}
-	if r.Body == nil || r.Body == http.NoBody {
-		body = nil
-	} else {
+	var body *trackingBody
+	if r.Body != nil && r.Body != http.NoBody {
+		body = &trackingBody{rc: http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)}
 		r.Body = body
 	}
 	// fntimeout bounds the time to the response's headers; a stream that
@@ -139,7 +138,7 @@ func (s *Server) callFunction(ctx context.Context, w http.ResponseWriter, r *htt
 		}
 		aspan.End()
 		c := &call{fn: fn, be: be, tgt: tgt, timer: timer, rec: rec}
-		pctx, pspan := s.child(ctx, "router.proxy", clientSpan)
+		pctx, pspan := s.child(ctx, "router.proxy", clientSpan...)
 		if pspan.IsRecording() {
 			pspan.SetAttributes(attribute.String("lantern.instance", be.ID), attribute.Int("lantern.attempt", attempt))
 		}
@@ -180,10 +179,11 @@ func (s *Server) child(ctx context.Context, name string, opts ...trace.SpanStart
 	return s.tracer.Start(ctx, name, opts...)
 }
 
-// Span kinds, made once: an option made per call is an allocation.
+// Span kinds, made once and passed as slices: an option or a variadic
+// slice made per call is an allocation.
 var (
-	serverSpan = trace.WithSpanKind(trace.SpanKindServer)
-	clientSpan = trace.WithSpanKind(trace.SpanKindClient)
+	serverSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)}
+	clientSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
 )
 
 // noSpan is a span that records nothing.
