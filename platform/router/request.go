@@ -60,16 +60,16 @@ func (s *Server) writeRequest(ctx context.Context, bw *bufio.Writer, r *http.Req
 	writeHeader(bw, "X-Fission-Function-Uid", fn.Metadata.UID)
 	writeHeader(bw, "X-Fission-Function-Resourceversion", fn.Metadata.ResourceVersion)
 	writeHeader(bw, "X-Fission-Full-Url", r.URL.RequestURI())
+	xff := r.Header.Get("X-Forwarded-For")
 	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		if prior := r.Header.Get("X-Forwarded-For"); prior != "" {
-			bw.WriteString("X-Forwarded-For: ")
-			bw.WriteString(headerValue(prior))
-			bw.WriteString(", ")
-			bw.WriteString(ip)
-			bw.WriteString("\r\n")
+		if xff != "" {
+			xff += ", " + ip
 		} else {
-			writeHeader(bw, "X-Forwarded-For", ip)
+			xff = ip
 		}
+	}
+	if xff != "" {
+		writeHeader(bw, "X-Forwarded-For", xff)
 	}
 	for k, v := range c.tgt.params {
 		writeHeader(bw, textproto.CanonicalMIMEHeaderKey(paramHeaderPrefix+k), v)
