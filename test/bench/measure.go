@@ -283,7 +283,7 @@ func (b *bench) servingInstance(ctx context.Context) (api.Instance, error) {
 	if err := waitCallable(ctx, b.fnURL("tput"), 30*time.Second); err != nil {
 		return api.Instance{}, err
 	}
-	list, err := b.ctrl.Instances(ctx, "default", "tput")
+	list, err := b.ctrl.Instances(ctx, namespace, "tput")
 	if err != nil {
 		return api.Instance{}, err
 	}
