@@ -67,7 +67,11 @@ func runAll(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 	}
 	defer stopNATS()
 	routerURL := "http://" + routerLn.Addr().String()
-	aq, closeAsync, err := newAsync(o, nurl, routerURL, logger, tel)
+	// The triggers call the router in this process: no loopback hop per
+	// message. It answers once the router serves its listener.
+	inproc := &httpx.InProcess{}
+	rc := client.NewRouter(routerURL, &http.Client{Transport: inproc})
+	aq, closeAsync, err := newAsync(o, nurl, rc, logger, tel)
 	if err != nil {
 		return err
 	}
@@ -107,12 +111,12 @@ func runAll(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 	}
 	defer shipper.Close()
 	captureOutput(pm, capture)
-	tm, err := newTimer(o, routerURL, inf, logger, tel)
+	tm, err := newTimer(o, rc, inf, logger, tel)
 	if err != nil {
 		return err
 	}
 	g.Go(func() error { return tm.Run(gctx) })
-	mqt, closeMQT, err := newMQTrigger(o, nurl, routerURL, inf, logger, tel)
+	mqt, closeMQT, err := newMQTrigger(o, nurl, rc, inf, logger, tel)
 	if err != nil {
 		return err
 	}
@@ -136,6 +140,7 @@ func runAll(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 		if err := inf.WaitSynced(gctx); err != nil {
 			return nil
 		}
+		inproc.Serve(rt.Handler())
 		return serve(gctx, routerLn, rt.Handler(), logger)
 	})
 	logger.Info("lanternd ready", "api", "http://"+apiLn.Addr().String(), "router", "http://"+routerLn.Addr().String(), "data_dir", o.dataDir)

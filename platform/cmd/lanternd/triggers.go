@@ -21,9 +21,9 @@ import (
 	"github.com/lantern-faas/lantern/platform/timer"
 )
 
-// newTimer wires the timer to the informer and to the router at routerURL.
-func newTimer(o *options, routerURL string, inf *client.Informer, logger *slog.Logger, tel *telemetryDeps) (*timer.Manager, error) {
-	tm, err := timer.New(timer.Config{Dir: filepath.Join(o.dataDir, "timer")}, inf, client.NewRouter(routerURL, nil),
+// newTimer wires the timer to the informer and to the router rc calls.
+func newTimer(o *options, rc *client.Router, inf *client.Informer, logger *slog.Logger, tel *telemetryDeps) (*timer.Manager, error) {
+	tm, err := timer.New(timer.Config{Dir: filepath.Join(o.dataDir, "timer")}, inf, rc,
 		logger.With("component", "timer"), timer.WithRegisterer(tel.registerer()), timer.WithTracerProvider(tel.tracing.Provider))
 	if err != nil {
 		return nil, err
@@ -43,7 +43,7 @@ func runTimer(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 		return err
 	}
 	defer tel.shutdown()
-	tm, err := newTimer(o, o.routerURL, inf, logger, tel)
+	tm, err := newTimer(o, client.NewRouter(o.routerURL, nil), inf, logger, tel)
 	if err != nil {
 		return err
 	}
@@ -82,7 +82,7 @@ func natsURL(o *options, logger *slog.Logger) (url string, cleanup func(), err e
 
 // newMQTrigger connects to NATS at url and wires the message queue
 // triggers. The returned cleanup closes the connection.
-func newMQTrigger(o *options, url, routerURL string, inf *client.Informer, logger *slog.Logger, tel *telemetryDeps) (*mqtrigger.Manager, func(), error) {
+func newMQTrigger(o *options, url string, rc *client.Router, inf *client.Informer, logger *slog.Logger, tel *telemetryDeps) (*mqtrigger.Manager, func(), error) {
 	nb, err := mqnats.Connect(mqnats.Config{URL: url, Name: "lanternd-mqtrigger"}, logger.With("component", "mqtrigger", "broker", "nats"))
 	if err != nil {
 		return nil, nil, fmt.Errorf("--nats-url=%s: %w", url, err)
@@ -103,14 +103,14 @@ func newMQTrigger(o *options, url, routerURL string, inf *client.Informer, logge
 	}
 	cfg := mqtrigger.DefaultConfig()
 	cfg.Concurrency, cfg.AckWait, cfg.RetryDelay = o.mqtConcurrency, o.mqtAckWait, o.mqtRetryDelay
-	m := mqtrigger.New(cfg, brokers, inf, client.NewRouter(routerURL, nil), logger.With("component", "mqtrigger"),
+	m := mqtrigger.New(cfg, brokers, inf, rc, logger.With("component", "mqtrigger"),
 		mqtrigger.WithRegisterer(tel.registerer()), mqtrigger.WithTracerProvider(tel.tracing.Provider))
 	inf.OnChange(m.OnChange)
 	return m, closeAll, nil
 }
 
 // newAsync connects to NATS at url for the queue of asynchronous calls.
-func newAsync(o *options, url, routerURL string, logger *slog.Logger, tel *telemetryDeps) (*async.Manager, func(), error) {
+func newAsync(o *options, url string, rc *client.Router, logger *slog.Logger, tel *telemetryDeps) (*async.Manager, func(), error) {
 	log := logger.With("component", "async")
 	nb, err := mqnats.Connect(mqnats.Config{URL: url, Name: "lanternd-async"}, log.With("broker", "nats"))
 	if err != nil {
@@ -119,7 +119,7 @@ func newAsync(o *options, url, routerURL string, logger *slog.Logger, tel *telem
 	nc := nb.Conn()
 	cfg := async.DefaultConfig()
 	cfg.MaxAttempts, cfg.RetryDelay, cfg.Concurrency, cfg.AckWait = o.asyncMaxAttempts, o.asyncRetryDelay, o.asyncConcurrency, o.mqtAckWait
-	m, err := async.New(cfg, nc, client.NewRouter(routerURL, nil), log,
+	m, err := async.New(cfg, nc, rc, log,
 		async.WithRegisterer(tel.registerer()), async.WithTracerProvider(tel.tracing.Provider))
 	if err != nil {
 		nc.Close()
@@ -143,7 +143,7 @@ func runAsync(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 		return err
 	}
 	defer stopNATS()
-	m, closeAsync, err := newAsync(o, url, o.routerURL, logger, tel)
+	m, closeAsync, err := newAsync(o, url, client.NewRouter(o.routerURL, nil), logger, tel)
 	if err != nil {
 		return err
 	}
@@ -181,7 +181,7 @@ func runMQTrigger(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 		return err
 	}
 	defer stopNATS()
-	m, cleanup, err := newMQTrigger(o, url, o.routerURL, inf, logger, tel)
+	m, cleanup, err := newMQTrigger(o, url, client.NewRouter(o.routerURL, nil), inf, logger, tel)
 	if err != nil {
 		return err
 	}
