@@ -38,13 +38,17 @@ type call struct {
 	tgt   target
 	err   error
 	timer *time.Timer
+	// callerTrace: the caller sent a trace context, which the function
+	// continues.
+	callerTrace bool
 }
 
 func (s *Server) serveFunction(w http.ResponseWriter, r *http.Request, tgt target) {
 	// A caller's trace continues through Lantern; a malformed traceparent
 	// is ignored and starts a new trace.
 	ctx := r.Context()
-	if s.hasTraceContext(r.Header) {
+	callerTrace := s.hasTraceContext(r.Header)
+	if callerTrace {
 		ctx = s.prop.Extract(ctx, propagation.HeaderCarrier(r.Header))
 	}
 	ctx, span := s.tracer.Start(ctx, "router.request", serverSpan...)
@@ -77,7 +81,7 @@ func (s *Server) serveFunction(w http.ResponseWriter, r *http.Request, tgt targe
 			}
 		}
 	}()
-	s.callFunction(ctx, rw, r, fn, tgt, rec)
+	s.callFunction(ctx, rw, r, fn, tgt, rec, callerTrace)
 }
 
 // function returns the target's function, waiting a moment for one
@@ -95,7 +99,7 @@ func (s *Server) function(ctx context.Context, tgt target) (*api.Function, error
 
 // callFunction acquires an instance and proxies, retrying on another
 // instance when connecting fails.
-func (s *Server) callFunction(ctx context.Context, w http.ResponseWriter, r *http.Request, fn *api.Function, tgt target, rec *recorder) {
+func (s *Server) callFunction(ctx context.Context, w http.ResponseWriter, r *http.Request, fn *api.Function, tgt target, rec *recorder, callerTrace bool) {
 	if r.ContentLength > s.cfg.MaxBodyBytes {
 		writeError(w, r, httpx.Errorf(http.StatusRequestEntityTooLarge, "request body of %d bytes is larger than the limit of %d bytes", r.ContentLength, s.cfg.MaxBodyBytes))
 		return
@@ -137,7 +141,7 @@ func (s *Server) callFunction(ctx context.Context, w http.ResponseWriter, r *htt
 			aspan.SetAttributes(attribute.String("lantern.instance", be.ID))
 		}
 		aspan.End()
-		c := &call{fn: fn, be: be, tgt: tgt, timer: timer, rec: rec}
+		c := &call{fn: fn, be: be, tgt: tgt, timer: timer, rec: rec, callerTrace: callerTrace}
 		pctx, pspan := s.child(ctx, "router.proxy", clientSpan...)
 		if pspan.IsRecording() {
 			pspan.SetAttributes(attribute.String("lantern.instance", be.ID), attribute.Int("lantern.attempt", attempt))

@@ -10,6 +10,7 @@ import (
 	"net/http/httputil"
 	"net/textproto"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -35,19 +36,14 @@ func (s *Server) writeRequest(ctx context.Context, bw *bufio.Writer, r *http.Req
 
 	// The function joins the trace when it is recorded or the caller has
 	// one; X-Lantern-Request-Id carries the trace ID either way.
-	inject := trace.SpanContextFromContext(ctx).IsSampled() || r.Header.Get("Traceparent") != ""
+	inject := trace.SpanContextFromContext(ctx).IsSampled() || c.callerTrace
 	var params []string // the canonical names of the route's parameters
 	for k := range c.tgt.params {
 		params = append(params, textproto.CanonicalMIMEHeaderKey(paramHeaderPrefix+k))
 	}
-	var conn []string // the headers the caller's Connection header names
-	for _, v := range r.Header["Connection"] {
-		for _, name := range splitComma(v) {
-			conn = append(conn, textproto.CanonicalMIMEHeaderKey(name))
-		}
-	}
+	conn := connectionTokens(r.Header)
 	for k, vs := range r.Header {
-		if ownHeader(k) || hopHeaders[k] || (inject && s.traceFields[k]) || contains(params, k) || contains(conn, k) {
+		if ownHeader(k) || hopHeaders[k] || (inject && s.traceFields[k]) || slices.Contains(params, k) || slices.Contains(conn, k) {
 			continue
 		}
 		for _, v := range vs {
@@ -95,7 +91,9 @@ func (s *Server) writeRequest(ctx context.Context, bw *bufio.Writer, r *http.Req
 	// A body of unknown length goes chunked, as it came.
 	bw.WriteString("Transfer-Encoding: chunked\r\n\r\n")
 	cw := httputil.NewChunkedWriter(bw)
-	if _, err := io.Copy(cw, r.Body); err != nil {
+	bp := buffers.Get().(*[]byte)
+	defer buffers.Put(bp)
+	if _, err := io.CopyBuffer(cw, r.Body, *bp); err != nil {
 		return err
 	}
 	if err := cw.Close(); err != nil {
@@ -128,15 +126,6 @@ func ownHeader(k string) bool {
 		"X-Fission-Function-Name", "X-Fission-Function-Namespace", "X-Fission-Function-Uid",
 		"X-Fission-Function-Resourceversion", "X-Fission-Full-Url":
 		return true
-	}
-	return false
-}
-
-func contains(names []string, k string) bool {
-	for _, n := range names {
-		if n == k {
-			return true
-		}
 	}
 	return false
 }

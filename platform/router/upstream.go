@@ -5,6 +5,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"net/textproto"
 	"sync"
 	"time"
 )
@@ -163,14 +164,24 @@ var hopHeaders = map[string]bool{
 }
 
 func removeHopHeaders(h http.Header) {
-	for _, f := range h.Values("Connection") {
-		for _, name := range splitComma(f) {
-			h.Del(name)
-		}
+	for _, name := range connectionTokens(h) {
+		delete(h, name)
 	}
 	for k := range hopHeaders {
 		delete(h, k)
 	}
+}
+
+// connectionTokens are the headers h's Connection header names, which
+// concern one connection only (canonical names).
+func connectionTokens(h http.Header) []string {
+	var out []string
+	for _, v := range h["Connection"] {
+		for _, name := range splitComma(v) {
+			out = append(out, textproto.CanonicalMIMEHeaderKey(name))
+		}
+	}
+	return out
 }
 
 func splitComma(s string) []string {

@@ -45,7 +45,9 @@ func (p *InProcess) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx, cancel := context.WithCancel(req.Context())
 	sreq := req.Clone(ctx)
 	sreq.RequestURI = req.URL.RequestURI()
-	sreq.Host = req.URL.Host
+	if sreq.Host == "" {
+		sreq.Host = req.URL.Host
+	}
 	sreq.RemoteAddr = "127.0.0.1:0" // what the router saw over loopback: functions get the same X-Forwarded-For
 	sreq.Proto, sreq.ProtoMajor, sreq.ProtoMinor = "HTTP/1.1", 1, 1
 	switch {
@@ -60,6 +62,7 @@ func (p *InProcess) RoundTrip(req *http.Request) (*http.Response, error) {
 	context.AfterFunc(ctx, func() { _ = pr.CloseWithError(ctx.Err()) })
 	w := &pipeResponse{header: http.Header{}, pw: pw, wrote: make(chan struct{})}
 	go func() {
+		defer sreq.Body.Close() // as a server does once the handler returns
 		defer func() {
 			if v := recover(); v != nil {
 				err := fmt.Errorf("handler panicked: %v", v)
@@ -126,8 +129,9 @@ func (w *pipeResponse) Write(p []byte) (int, error) {
 	return w.pw.Write(p)
 }
 
-// Flush does nothing: every write already waits for the reader.
-func (w *pipeResponse) Flush() {}
+// Flush sends the status if none went yet; the body needs nothing more:
+// every write already waits for the reader.
+func (w *pipeResponse) Flush() { w.WriteHeader(http.StatusOK) }
 
 // fail ends the answer with err: a round trip that has no status yet
 // returns err, a body being read ends with it.
