@@ -24,19 +24,16 @@ func (a *app) newFnInstancesCmd() *cobra.Command {
 		if err != nil {
 			return a.explain(err, "list instances of", "fn", name)
 		}
-		if a.output == "json" || a.output == "yaml" {
-			return a.print(list, nil)
-		}
-		if len(list) == 0 {
+		if len(list) == 0 && a.output != "json" && a.output != "yaml" {
 			_, err := fmt.Fprintf(a.stdout, "no instances of %q: its first call specializes one ('lantern fn test --name %s')\n", name, name)
 			return err
 		}
-		t := newTable(a.stdout)
-		t.row("ID", "STATE", "ADDRESS", "PID", "AGE", "COLD START")
-		for _, in := range list {
-			t.row(in.ID, in.State, in.Address, number(in.PID), age(a.now(), in.CreatedAt), ms(in.ColdStart))
-		}
-		return t.flush()
+		return a.print(list, func(t *table) {
+			t.row("ID", "STATE", "ADDRESS", "PID", "AGE", "COLD START")
+			for _, in := range list {
+				t.row(in.ID, in.State, in.Address, number(in.PID), age(a.now(), in.CreatedAt), ms(in.ColdStart))
+			}
+		})
 	})
 	return cmd
 }

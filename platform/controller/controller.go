@@ -54,6 +54,7 @@ type Controller struct {
 // its client satisfies it.
 type PoolSource interface {
 	ColdStarts(ctx context.Context, ns, name string) ([]api.ColdStart, error)
+	// ListInstances lists every instance, oldest first.
 	ListInstances(ctx context.Context) ([]api.Instance, error)
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 
 	"github.com/labstack/echo/v4"
 
@@ -104,8 +103,8 @@ func (c *Controller) getColdStarts(ctx echo.Context) error {
 	return ctx.JSON(http.StatusOK, out)
 }
 
-// getInstances serves a function's instances from the poolmgr, oldest
-// first.
+// getInstances serves a function's instances from the poolmgr, in its
+// order: oldest first.
 func (c *Controller) getInstances(ctx echo.Context) error {
 	if err := c.poolFor(ctx); err != nil {
 		return err
@@ -121,7 +120,6 @@ func (c *Controller) getInstances(ctx echo.Context) error {
 			out = append(out, in)
 		}
 	}
-	slices.SortFunc(out, func(a, b api.Instance) int { return a.CreatedAt.Compare(b.CreatedAt) })
 	return ctx.JSON(http.StatusOK, out)
 }
 
