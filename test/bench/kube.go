@@ -10,9 +10,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -451,32 +451,13 @@ func (b *bench) kubeMemory(ctx context.Context, d *lanternd) error {
 		names[i] = fmt.Sprintf("kmem-%04d", i)
 	}
 	start := time.Now()
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-		next     = make(chan string)
-	)
-	for range 8 {
-		wg.Go(func() {
-			for name := range next {
-				if err := b.createFunction(ctx, name, api.FunctionSpec{}, helloCode(name)); err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-				}
-			}
-		})
-	}
+	var g errgroup.Group // every function is tried; Wait returns the first error
+	g.SetLimit(8)
 	for _, name := range names {
-		next <- name
+		g.Go(func() error { return b.createFunction(ctx, name, api.FunctionSpec{}, helloCode(name)) })
 	}
-	close(next)
-	wg.Wait()
-	if firstErr != nil {
-		return firstErr
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	kr.created = time.Since(start)
 	progress("%d functions created through the API in %s", n, kr.created.Round(100*time.Millisecond))

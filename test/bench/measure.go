@@ -343,11 +343,11 @@ func (b *bench) throughput(ctx context.Context, base paths) error {
 	return ctx.Err()
 }
 
-// telemetryCost compares the router's throughput with telemetry on (the
-// main lanternd's tput function, which throughput created) and off (a
-// second lanternd started with --telemetry=false), in alternating rounds
-// so both share the machine's noise. Then it reads tput's overhead
-// histogram from the main lanternd's /metrics.
+// telemetryCost compares the router's throughput with telemetry on (a
+// function tel on the main lanternd) and off (the same on a second lanternd
+// started with --telemetry=false), in alternating rounds so both share the
+// machine's noise. Then it reads the overhead histogram of tput (the warm
+// calls' and the throughput's function) from the main lanternd's /metrics.
 func (b *bench) telemetryCost(ctx context.Context, main *lanternd, bin, runtimes, out string) (err error) {
 	progress("starting a second lanternd all with --telemetry=false")
 	d, err := startLanternd(ctx, bin, runtimes, filepath.Join(out, "lanternd-notelemetry.log"),
