@@ -2,6 +2,7 @@ package logs
 
 import (
 	"bytes"
+	"maps"
 	"sync"
 	"time"
 
@@ -124,20 +125,15 @@ func NewCapture(opts CaptureOptions, out func(Record)) *Capture {
 // StreamStderr). A trailing newline is removed. Marker lines (MarkerPrefix)
 // update request attribution and are not emitted. text is not retained.
 func (c *Capture) Line(meta InstanceMeta, stream string, text []byte) {
-	c.line(meta, stream, text, time.Time{})
+	c.LineAt(meta, stream, text, time.Time{})
 }
 
 // LineAt is Line for output read after the fact, such as a container's log
 // file: at, when the instance printed the line, is the record's time (kept
 // strictly increasing per instance) and the rate limiter's clock, so that
 // reading a backlog neither re-times its lines nor drops them for being
-// read quickly.
+// read quickly. A zero at is now.
 func (c *Capture) LineAt(meta InstanceMeta, stream string, text []byte, at time.Time) {
-	c.line(meta, stream, text, at)
-}
-
-// line captures a line printed at at, or now when at is zero.
-func (c *Capture) line(meta InstanceMeta, stream string, text []byte, at time.Time) {
 	text = trimNewline(text)
 	st := c.instance(meta.Instance)
 	if bytes.HasPrefix(text, []byte(MarkerPrefix)) {
@@ -202,10 +198,7 @@ func (c *Capture) State(instance string) InstanceState {
 		if out.Open == nil {
 			out.Open = make(map[string]map[string]string)
 		}
-		out.Open[stream] = make(map[string]string, len(open))
-		for id, trace := range open {
-			out.Open[stream][id] = trace
-		}
+		out.Open[stream] = maps.Clone(open)
 	}
 	return out
 }
@@ -219,10 +212,7 @@ func (c *Capture) Restore(instance string, s InstanceState) {
 	st.seq, st.last = s.Seq, s.Last
 	st.open = make(map[string]map[string]string, len(s.Open))
 	for stream, open := range s.Open {
-		st.open[stream] = make(map[string]string, len(open))
-		for id, trace := range open {
-			st.open[stream][id] = trace
-		}
+		st.open[stream] = maps.Clone(open)
 	}
 }
 

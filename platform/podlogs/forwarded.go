@@ -75,9 +75,7 @@ func NewForwarded(namespace string, settle time.Duration, out Output, logger *sl
 		logger = slog.New(slog.DiscardHandler)
 	}
 	f := &Forwarded{namespace: namespace, settle: settle, out: out, log: logger, pods: map[types.UID]*fwdPod{}}
-	opts := logs.DefaultCaptureOptions()
-	opts.Registerer = reg
-	f.capture = logs.NewCapture(opts, func(r logs.Record) { f.batch = append(f.batch, r) })
+	f.capture = logs.NewCapture(logs.CaptureOptions{Registerer: reg}, func(r logs.Record) { f.batch = append(f.batch, r) })
 	return f
 }
 

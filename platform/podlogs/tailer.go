@@ -39,14 +39,14 @@ type Config struct {
 	// pod is read to its end and forgotten (5 s): a pod deleted by force
 	// leaves the API before the kubelet stops its containers.
 	Linger time.Duration
-	// Capture tunes the lines' capture (rate limit, line lengths).
+	// Capture tunes the lines' capture (rate limit, line lengths); its
+	// zero fields get logs.NewCapture's defaults.
 	Capture logs.CaptureOptions
 }
 
 // DefaultConfig returns the defaults of the zero fields.
 func DefaultConfig() Config {
-	return Config{Dir: "/var/log/pods", Interval: 250 * time.Millisecond, Settle: 10 * time.Second, Linger: 5 * time.Second,
-		Capture: logs.DefaultCaptureOptions()}
+	return Config{Dir: "/var/log/pods", Interval: 250 * time.Millisecond, Settle: 10 * time.Second, Linger: 5 * time.Second}
 }
 
 // Validate reports a missing required field.
@@ -86,7 +86,6 @@ type Tailer struct {
 	mu      sync.Mutex
 	pods    map[string]*pod   // by UID
 	written map[string]uint64 // instance → the highest seq the store holds
-	isSync  bool
 }
 
 // pod is what the Tailer knows of one pod.
@@ -193,10 +192,11 @@ func (t *Tailer) observe(o *corev1.Pod, deleted bool) {
 func (t *Tailer) Synced() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.isSync {
-		return
+	select {
+	case <-t.synced:
+		return // told before
+	default:
 	}
-	t.isSync = true
 	for _, p := range t.pods {
 		if !p.seen {
 			p.gone = true

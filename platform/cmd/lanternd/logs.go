@@ -110,9 +110,8 @@ func newPodLogs(o *options, col *collector, logger *slog.Logger, tel *telemetryD
 	if o.podLogsDir == "" {
 		return pl, nil
 	}
-	copts := logs.DefaultCaptureOptions()
 	t, err := podlogs.New(podlogs.Config{Dir: o.podLogsDir, Node: o.nodeName, Namespace: ns, StateDir: filepath.Join(o.dataDir, "podlogs"),
-		Settle: o.podLogsSettle, Capture: copts}, col.Add, logger.With("component", "podlogs"), tel.registerer())
+		Settle: o.podLogsSettle}, col.Add, logger.With("component", "podlogs"), tel.registerer())
 	if err != nil {
 		return nil, fmt.Errorf("--pod-logs-dir=%s: %w", o.podLogsDir, err)
 	}
