@@ -44,17 +44,13 @@ type Forwarded struct {
 }
 
 type fwdPod struct {
+	// id is what the API says of the pod, or, until it is seen there, what
+	// its name and folder tell.
 	id      Identity
-	known   bool      // seen in the API
-	goneAt  time.Time // deleted at; its identity is kept a while for late lines
-	held    []heldLine
+	known   bool          // seen in the API
+	goneAt  time.Time     // deleted at; its identity is kept a while for late lines
+	held    []logs.Record // lines waiting for the pod's mark
 	lastUse time.Time
-}
-
-// heldLine is a line waiting for its pod's mark.
-type heldLine struct {
-	namespace, pod string
-	rec            logs.Record
 }
 
 // maxHeld bounds the lines waiting for marks; beyond, the oldest go on as
@@ -119,7 +115,7 @@ func (f *Forwarded) Rewrite(tag string, recs []logs.Record) []logs.Record {
 	defer f.mu.Unlock()
 	p := f.pods[types.UID(uid)]
 	if p == nil {
-		p = &fwdPod{}
+		p = &fwdPod{id: Identity{Instance: strings.TrimPrefix(pod, kubepods.PodNamePrefix), EnvironmentNamespace: ns}}
 		f.pods[types.UID(uid)] = p
 	}
 	p.lastUse = time.Now()
@@ -128,10 +124,10 @@ func (f *Forwarded) Rewrite(tag string, recs []logs.Record) []logs.Record {
 		// Wait for the mark while the pod is not marked, not gone and the
 		// line is recent, or lines of the pod already wait (in order).
 		if len(p.held) > 0 || (p.goneAt.IsZero() && !p.id.Specialized() && r.Time.After(hold)) {
-			p.held = append(p.held, heldLine{namespace: ns, pod: pod, rec: r})
+			p.held = append(p.held, r)
 			continue
 		}
-		f.emit(p, ns, pod, r)
+		f.emit(p, r)
 	}
 	out := f.batch
 	f.batch = nil
@@ -140,12 +136,8 @@ func (f *Forwarded) Rewrite(tag string, recs []logs.Record) []logs.Record {
 
 // emit captures one forwarded line with its pod's identity. f.mu must be
 // held.
-func (f *Forwarded) emit(p *fwdPod, ns, pod string, r logs.Record) {
-	id := p.id
-	if !p.known { // never seen in the API: what its name and folder tell
-		id = Identity{Instance: strings.TrimPrefix(pod, "lantern-"), EnvironmentNamespace: ns}
-	}
-	f.capture.LineAt(id.Attribute(r.Time), r.Stream, []byte(r.Message), r.Time)
+func (f *Forwarded) emit(p *fwdPod, r logs.Record) {
+	f.capture.LineAt(p.id.Attribute(r.Time), r.Stream, []byte(r.Message), r.Time)
 }
 
 // Run releases the lines that waited, once their pod is marked, gone or
@@ -182,9 +174,8 @@ func (f *Forwarded) release(now time.Time) []logs.Record {
 	hold := now.Add(-f.settle)
 	for uid, p := range f.pods {
 		n := 0
-		for n < len(p.held) && (p.id.Specialized() || !p.goneAt.IsZero() || !p.held[n].rec.Time.After(hold) || held > maxHeld) {
-			h := p.held[n]
-			f.emit(p, h.namespace, h.pod, h.rec)
+		for n < len(p.held) && (p.id.Specialized() || !p.goneAt.IsZero() || !p.held[n].Time.After(hold) || held > maxHeld) {
+			f.emit(p, p.held[n])
 			n++
 			held--
 		}

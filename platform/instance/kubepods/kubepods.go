@@ -154,6 +154,9 @@ const (
 // whose output is the function's.
 const Container = "runtime"
 
+// PodNamePrefix and the instance ID make a pool pod's name.
+const PodNamePrefix = "lantern-"
+
 // LabelSelector selects the pool pods.
 const LabelSelector = LabelManagedBy + "=" + managedBy
 
@@ -273,7 +276,7 @@ func (r *Runtime) Start(ctx context.Context, env *api.Environment, opts instance
 	if image == "" {
 		return nil, fmt.Errorf("environment %q has no image: set spec.image, or start the poolmgr with an image for the %q runtime", env.Metadata.Name, env.Spec.Runtime)
 	}
-	name := "lantern-" + opts.ID
+	name := PodNamePrefix + opts.ID
 	p := &pod{name: name, running: make(chan struct{}), done: make(chan struct{})}
 	r.mu.Lock()
 	r.procs[name] = p
