@@ -10,7 +10,10 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
+
+	"github.com/lantern-faas/lantern/test/testenv"
 )
 
 // kubeletServer is where the node serves the kubelet API: container logs
@@ -26,17 +29,22 @@ type kubeletServer struct {
 func newKubeletServer() (*kubeletServer, error) {
 	// virtual-kubelet listens itself; the port must be known before, for
 	// the Node status. A port taken in between fails the node's start.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// testenv.FreeAddr picks below the ephemeral range, where no outgoing
+	// connection takes it meanwhile.
+	addr, err := testenv.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	addr := ln.Addr().(*net.TCPAddr)
-	ln.Close()
+	_, p, _ := net.SplitHostPort(addr)
+	port, err := strconv.Atoi(p)
+	if err != nil {
+		return nil, err
+	}
 	cert, err := selfSigned()
 	if err != nil {
 		return nil, err
 	}
-	return &kubeletServer{addr: addr.String(), port: addr.Port, mux: http.NewServeMux(), cert: cert}, nil
+	return &kubeletServer{addr: addr, port: port, mux: http.NewServeMux(), cert: cert}, nil
 }
 
 func (k *kubeletServer) tls(cfg *tls.Config) error {

@@ -64,6 +64,7 @@ import (
 	statsv1alpha1 "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
 	"github.com/lantern-faas/lantern/logs/cri"
+	"github.com/lantern-faas/lantern/test/testenv"
 )
 
 // Options configure a node.
@@ -514,12 +515,7 @@ type containerEnv struct {
 // client settings), the pod's identity, the API server's address, the
 // image's, then the container's own, resolved as a kubelet would.
 func (p *provider) env(obj *corev1.Pod, ip string, c corev1.Container, dir string, rewrite *strings.Replacer) containerEnv {
-	var list []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "KUBECONFIG=") && !strings.HasPrefix(kv, "KUBERNETES_") && !strings.HasPrefix(kv, "HOME=") {
-			list = append(list, kv)
-		}
-	}
+	list := testenv.EnvWithout("KUBECONFIG=", "KUBERNETES_", "HOME=")
 	list = append(list, "HOME="+dir, "POD_IP="+ip, "POD_NAME="+obj.Name, "POD_NAMESPACE="+obj.Namespace, "HOSTNAME="+obj.Name)
 	if host, port, ok := strings.Cut(p.opts.APIServer, ":"); ok {
 		list = append(list, "KUBERNETES_SERVICE_HOST="+host, "KUBERNETES_SERVICE_PORT="+port)
