@@ -23,6 +23,7 @@ import (
 	"github.com/lantern-faas/lantern/logs/cri"
 	"github.com/lantern-faas/lantern/logs/influxdtest"
 	"github.com/lantern-faas/lantern/platform/api"
+	"github.com/lantern-faas/lantern/platform/client"
 	"github.com/lantern-faas/lantern/test/kubeenv"
 	"github.com/lantern-faas/lantern/test/kubenode"
 	"github.com/lantern-faas/lantern/test/testenv"
@@ -309,13 +310,8 @@ func waitLogs(t *testing.T, l *lanternd, fn string, n int) []api.LogRecord {
 	t.Helper()
 	var recs []api.LogRecord
 	eventuallyEvery(t, 30*time.Second, 100*time.Millisecond, func() error {
-		resp, err := http.Get(l.apiURL + "/v1/namespaces/default/functions/" + fn + "/logs?limit=10000")
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		recs = nil
-		if err := json.NewDecoder(resp.Body).Decode(&recs); err != nil {
+		var err error
+		if recs, err = client.NewController(l.apiURL, nil).Logs(t.Context(), "default", fn, url.Values{"limit": {"10000"}}); err != nil {
 			return err
 		}
 		if len(recs) < n {

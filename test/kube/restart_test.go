@@ -2,7 +2,6 @@ package kube
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,7 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/lantern-faas/lantern/platform/api"
+	"github.com/lantern-faas/lantern/platform/client"
 	"github.com/lantern-faas/lantern/test/kubeenv"
 	"github.com/lantern-faas/lantern/test/kubenode"
 	"github.com/lantern-faas/lantern/test/testenv"
@@ -306,13 +305,7 @@ func (r *roles) checkAdopted(t *testing.T, env string, functions []string) {
 		}
 	}
 	for _, fn := range functions {
-		resp, err := http.Get(fmt.Sprintf("%s/v1/namespaces/default/functions/%s/coldstarts", r.apiURL, fn))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var list []api.ColdStart
-		err = json.NewDecoder(resp.Body).Decode(&list)
-		resp.Body.Close()
+		list, err := client.NewController(r.apiURL, nil).ColdStarts(t.Context(), "default", fn)
 		if err != nil || len(list) != 0 {
 			t.Errorf("cold starts of %s since the poolmgr restarted: got %+v, %v; want none", fn, list, err)
 		}
