@@ -3,7 +3,9 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -22,6 +24,12 @@ type Informer struct {
 	handlers []func(Change)
 	synced   chan struct{}
 	once     sync.Once
+
+	// told is the resource version of every object the handlers were told
+	// of, by kind; toldCh is closed and replaced whenever it changes.
+	toldMu sync.Mutex
+	told   map[string]map[NamespacedName]uint64
+	toldCh chan struct{}
 }
 
 // NamespacedName names an object within its kind.
@@ -38,9 +46,11 @@ func NewInformer(c *Controller, logger *slog.Logger) *Informer {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	i := &Informer{c: c, logger: logger, synced: make(chan struct{}), objs: map[string]map[NamespacedName]api.Object{}}
+	i := &Informer{c: c, logger: logger, synced: make(chan struct{}), objs: map[string]map[NamespacedName]api.Object{},
+		told: map[string]map[NamespacedName]uint64{}, toldCh: make(chan struct{})}
 	for _, kind := range api.Kinds {
 		i.objs[kind] = map[NamespacedName]api.Object{}
+		i.told[kind] = map[NamespacedName]uint64{}
 	}
 	return i
 }
@@ -157,6 +167,7 @@ func (i *Informer) apply(ev api.Event) {
 // set stores or (obj nil) removes an object and notifies handlers when it
 // changed.
 func (i *Informer) set(kind string, key NamespacedName, obj api.Object) {
+	defer i.tell(kind, key, obj)
 	i.mu.Lock()
 	m := i.objs[kind]
 	old := m[key]
@@ -174,6 +185,53 @@ func (i *Informer) set(kind string, key NamespacedName, obj api.Object) {
 	}
 	for _, h := range i.handlers {
 		h(Change{Kind: kind, Old: old, New: obj})
+	}
+}
+
+// tell records that the handlers were told of obj (nil: key deleted) and
+// wakes WaitFor.
+func (i *Informer) tell(kind string, key NamespacedName, obj api.Object) {
+	i.toldMu.Lock()
+	defer i.toldMu.Unlock()
+	m := i.told[kind]
+	if m == nil {
+		return
+	}
+	if obj == nil {
+		delete(m, key)
+	} else {
+		rv, _ := strconv.ParseUint(obj.GetMetadata().ResourceVersion, 10, 64)
+		m[key] = rv
+	}
+	close(i.toldCh)
+	i.toldCh = make(chan struct{})
+}
+
+// WaitFor waits until the handlers have been told of a write: the object
+// of kind in namespace ns named name at resource version rv or later, or
+// (gone) its deletion, the object it deleted being at rv. It gives up when
+// ctx ends. The controller of `lanternd all` waits so before it answers a
+// write: the next call already meets it in the router and the poolmgr.
+func (i *Informer) WaitFor(ctx context.Context, kind, ns, name string, rv uint64, gone bool) error {
+	key := NamespacedName{ns, name}
+	for {
+		i.toldMu.Lock()
+		cur, held := i.told[kind][key]
+		ch := i.toldCh
+		i.toldMu.Unlock()
+		if gone && (!held || cur > rv) || !gone && held && cur >= rv {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			state := "not yet"
+			if held {
+				state = fmt.Sprintf("at version %d", cur)
+			}
+			return fmt.Errorf("informer: %s %s/%s at version %d (deleted: %t) not seen, the handlers know it %s: %w",
+				kind, ns, name, rv, gone, state, context.Cause(ctx))
+		}
 	}
 }
 

@@ -2,10 +2,13 @@ package client_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -343,5 +346,90 @@ func TestInformer_Reconnect(t *testing.T) {
 	defer rec.mu.Unlock()
 	if len(rec.changes) != 0 {
 		t.Errorf("extra changes: got %+v, want none", rec.changes)
+	}
+}
+
+func TestInformer_WaitFor(t *testing.T) {
+	_, _, c := newController(t)
+	ctx := t.Context()
+	mustCreate(t, c, env("python"))
+	rec := newRecorder()
+	inf := client.NewInformer(c, nil)
+	rec.inf = inf
+	inf.OnChange(rec.OnChange)
+	// hold keeps the handlers busy with function changes until released.
+	hold := make(chan struct{})
+	inf.OnChange(func(ch client.Change) {
+		if ch.Kind == api.KindFunction {
+			<-hold
+		}
+	})
+	rctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go inf.Run(rctx)
+	rec.wait(t, 1)
+
+	// waitFor runs WaitFor in the background; the channel gets its result.
+	waitFor := func(rv string, gone bool) <-chan error {
+		v, err := strconv.ParseUint(rv, 10, 64)
+		if err != nil {
+			t.Fatalf("resource version %q: %v", rv, err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- inf.WaitFor(ctx, api.KindFunction, "default", "hello", v, gone) }()
+		return done
+	}
+	// waitedOnHandlers checks that done stays open while the handlers are
+	// held, and closes with nil once they are released.
+	waitedOnHandlers := func(what string, done <-chan error) {
+		t.Helper()
+		select {
+		case err := <-done:
+			t.Fatalf("%s: WaitFor returned %v while a handler still ran", what, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+		hold <- struct{}{}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("%s: WaitFor: got %v, want nil", what, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: WaitFor still waiting 5s after the handlers ran", what)
+		}
+	}
+
+	f := fn("hello")
+	mustCreate(t, c, f)
+	waitedOnHandlers("create", waitFor(f.Metadata.ResourceVersion, false))
+	rec.wait(t, 1)
+	// Seen already: at once, for that version or an earlier one.
+	for _, rv := range []string{f.Metadata.ResourceVersion, "1"} {
+		if err := <-waitFor(rv, false); err != nil {
+			t.Errorf("WaitFor(version %s) after the handlers ran: got %v, want nil", rv, err)
+		}
+	}
+
+	upd := fn("hello")
+	upd.Spec.FunctionTimeout = 7
+	if err := c.Update(ctx, upd); err != nil {
+		t.Fatal(err)
+	}
+	waitedOnHandlers("update", waitFor(upd.Metadata.ResourceVersion, false))
+	rec.wait(t, 1)
+
+	if err := c.Delete(ctx, api.KindFunction, "default", "hello"); err != nil {
+		t.Fatal(err)
+	}
+	waitedOnHandlers("delete", waitFor(upd.Metadata.ResourceVersion, true))
+	rec.wait(t, 1)
+
+	// A write the informer never gets: WaitFor ends with its context and
+	// says what it waited for.
+	short, cancelShort := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancelShort()
+	err := inf.WaitFor(short, api.KindFunction, "default", "hello", 1000, false)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "Function default/hello at version 1000") {
+		t.Errorf("WaitFor(a version never written): got %v, want an error naming it, wrapping context.DeadlineExceeded", err)
 	}
 }

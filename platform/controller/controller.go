@@ -47,7 +47,20 @@ type Controller struct {
 	logsProxy http.Handler
 	// kinds are the rules of each kind, by kind name, for Review.
 	kinds map[string]reviewer
+	// seen is waited for before a write is answered; nil: not waited for.
+	seen Seen
 }
+
+// Seen tells when the components have seen a write: the object of kind
+// at resource version rv or later, or (gone) its deletion, the deleted
+// object being at rv. The informer the router and the poolmgr share in
+// `lanternd all` satisfies it.
+type Seen interface {
+	WaitFor(ctx context.Context, kind, ns, name string, rv uint64, gone bool) error
+}
+
+// seenWait bounds how long an answered write waits for the components.
+const seenWait = 2 * time.Second
 
 // PoolSource is what the controller shows of the poolmgr: a function's
 // recent cold starts, and the instances. The poolmgr (in one process) or
@@ -66,6 +79,10 @@ func WithRegisterer(reg prometheus.Registerer) Option { return func(c *Controlle
 
 // WithPool serves /functions/{name}/coldstarts and /instances from src.
 func WithPool(src PoolSource) Option { return func(c *Controller) { c.pool = src } }
+
+// WithSeen answers a write only once s has seen it (at most 2 s): the
+// next call to the router then meets the new code, route or deletion.
+func WithSeen(s Seen) Option { return func(c *Controller) { c.seen = s } }
 
 // New returns a controller over st.
 func New(cfg Config, st store.Store, logger *slog.Logger, opts ...Option) *Controller {
@@ -277,6 +294,7 @@ func (k *kind[T, P]) create(ctx echo.Context) error {
 		return err
 	}
 	m.ResourceVersion = strconv.FormatUint(rv, 10)
+	k.c.waitSeen(rctx, k.name, m.Namespace, m.Name, rv, false)
 	k.c.logger.Info("created", "kind", k.name, "namespace", m.Namespace, "name", m.Name)
 	return ctx.JSON(http.StatusCreated, obj)
 }
@@ -333,6 +351,7 @@ func (k *kind[T, P]) update(ctx echo.Context) error {
 		return err
 	}
 	m.ResourceVersion = strconv.FormatUint(rv, 10)
+	k.c.waitSeen(rctx, k.name, m.Namespace, m.Name, rv, false)
 	k.c.logger.Info("updated", "kind", k.name, "namespace", m.Namespace, "name", m.Name)
 	return ctx.JSON(http.StatusOK, obj)
 }
@@ -349,14 +368,30 @@ func (k *kind[T, P]) delete(ctx echo.Context) error {
 		}
 	}
 	m := obj.GetMetadata()
-	if _, err := k.c.store.Delete(rctx, k.key(m.Namespace, m.Name)); err != nil {
+	deleted, err := k.c.store.Delete(rctx, k.key(m.Namespace, m.Name))
+	if err != nil {
 		return err
 	}
+	k.c.waitSeen(rctx, k.name, m.Namespace, m.Name, deleted.ResourceVersion, true)
 	if k.afterDelete != nil {
 		k.afterDelete(rctx, obj)
 	}
 	k.c.logger.Info("deleted", "kind", k.name, "namespace", m.Namespace, "name", m.Name)
 	return ctx.JSON(http.StatusOK, obj)
+}
+
+// waitSeen waits, if asked to, until the components have seen a write.
+// The write stands either way: past the bound the answer goes out, and
+// the components catch up as their watch delivers it.
+func (c *Controller) waitSeen(ctx context.Context, kind, ns, name string, rv uint64, gone bool) {
+	if c.seen == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, seenWait)
+	defer cancel()
+	if err := c.seen.WaitFor(ctx, kind, ns, name, rv, gone); err != nil {
+		c.logger.Warn("answering a write the router and poolmgr have not seen yet", "err", err)
+	}
 }
 
 // decode turns a record into a typed object with its resource version.

@@ -83,7 +83,8 @@ func runAll(cmd *cobra.Command, o *options, logger *slog.Logger) error {
 	}
 	defer lst.Close()
 	ctrl := controller.New(controller.Config{MaxCodeBytes: o.maxCodeBytes}, st, logger.With("component", "controller"),
-		controller.WithRegisterer(tel.registerer()), controller.WithPool(pm), controller.WithLogs(lst))
+		controller.WithRegisterer(tel.registerer()), controller.WithPool(pm), controller.WithLogs(lst),
+		controller.WithSeen(inf)) // a write is answered once the router and the poolmgr have it
 
 	runWebhook, err := newWebhook(o, ctrl, logger, tel)
 	if err != nil {
