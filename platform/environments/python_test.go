@@ -136,7 +136,9 @@ func TestPython_RequestHeaders(t *testing.T) {
 	inst.mustSpecialize(t, path, "")
 	addr := strings.TrimPrefix(inst.base, "http://")
 
-	raw := func(head string) (int, string) {
+	// raw sends head in the pieces given (a pause between them, so that
+	// the runtime reads them apart) and returns the answer.
+	raw := func(head string, more ...string) (int, string) {
 		t.Helper()
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
@@ -144,8 +146,13 @@ func TestPython_RequestHeaders(t *testing.T) {
 		}
 		defer c.Close()
 		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-		if _, err := io.WriteString(c, head); err != nil {
-			t.Fatal(err)
+		for i, piece := range append([]string{head}, more...) {
+			if i > 0 {
+				time.Sleep(50 * time.Millisecond)
+			}
+			if _, err := io.WriteString(c, piece); err != nil {
+				t.Fatal(err)
+			}
 		}
 		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 		if err != nil {
@@ -156,21 +163,32 @@ func TestPython_RequestHeaders(t *testing.T) {
 		return resp.StatusCode, string(body)
 	}
 
-	status, body := raw("POST /x HTTP/1.1\r\nHost: fn\r\nX-Fission-Function-Name: hello\r\nX-Tight:v\r\n" +
-		"X-Folded: a\r\n  b\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi")
-	if status != http.StatusOK {
-		t.Fatalf("status %d, body %s", status, body)
-	}
-	var got map[string]string
-	if err := json.Unmarshal([]byte(body), &got); err != nil {
-		t.Fatalf("%v: %s", err, body)
-	}
+	// The same headers, read in one piece, line by line (the block comes
+	// in two sends), and with bare LF line ends.
+	const head = "POST /x HTTP/1.1\r\nHost: fn\r\nX-Fission-Function-Name: hello\r\nX-Tight:v\r\n" +
+		"X-Folded: a\r\n  b\r\nX-Dup: 1\r\nX-Under_Score: sneaky\r\nx-dup: 2\r\n" +
+		"Content-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi"
 	want := map[string]string{
 		"HTTP_HOST": "fn", "HTTP_X_FISSION_FUNCTION_NAME": "hello", "HTTP_X_TIGHT": "v",
-		"HTTP_X_FOLDED": "a\r\n  b", "CONTENT_TYPE": "text/plain", "CONTENT_LENGTH": "2", "HTTP_CONNECTION": "close",
+		"HTTP_X_FOLDED": "a\r\n  b", "HTTP_X_DUP": "1,2", "CONTENT_TYPE": "text/plain", "CONTENT_LENGTH": "2", "HTTP_CONNECTION": "close",
 	}
-	if !maps.Equal(got, want) {
-		t.Errorf("the function saw\n%v\nwant\n%v", got, want)
+	split := strings.Index(head, "X-Dup")
+	for name, pieces := range map[string][]string{
+		"one piece":   {head},
+		"two pieces":  {head[:split], head[split:]},
+		"LF line end": {strings.ReplaceAll(head, "\r\n", "\n")},
+	} {
+		status, body := raw(pieces[0], pieces[1:]...)
+		if status != http.StatusOK {
+			t.Fatalf("%s: status %d, body %s", name, status, body)
+		}
+		var got map[string]string
+		if err := json.Unmarshal([]byte(body), &got); err != nil {
+			t.Fatalf("%s: %v: %s", name, err, body)
+		}
+		if !maps.Equal(got, want) {
+			t.Errorf("%s: the function saw\n%v\nwant\n%v", name, got, want)
+		}
 	}
 
 	many := strings.Builder{}
