@@ -47,7 +47,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	if m.r != nil {
-		s.serveTarget(w, r, target{ns: m.r.ns, name: m.r.function, subpath: m.subpath, params: m.params, trigger: "http"})
+		s.serveTarget(w, r, target{ns: m.r.ns, name: m.r.function, subpath: m.subpath, params: m.params, paramHeaders: m.r.paramHeaders, trigger: "http"})
 		return
 	}
 	httpx.SetRequestID(w, r)

@@ -24,7 +24,8 @@ import (
 type target struct {
 	ns, name, subpath string
 	trigger           string
-	params            map[string]string
+	params            map[string]string // route parameters by name
+	paramHeaders      map[string]string // their header names, by name
 }
 
 // errFunctionTimeout cancels a call that did not answer within fntimeout.

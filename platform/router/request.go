@@ -37,13 +37,9 @@ func (s *Server) writeRequest(ctx context.Context, bw *bufio.Writer, r *http.Req
 	// The function joins the trace when it is recorded or the caller has
 	// one; X-Lantern-Request-Id carries the trace ID either way.
 	inject := trace.SpanContextFromContext(ctx).IsSampled() || c.callerTrace
-	var params []string // the canonical names of the route's parameters
-	for k := range c.tgt.params {
-		params = append(params, textproto.CanonicalMIMEHeaderKey(paramHeaderPrefix+k))
-	}
 	conn := connectionTokens(r.Header)
 	for k, vs := range r.Header {
-		if ownHeader(k) || hopHeaders[k] || (inject && s.traceFields[k]) || slices.Contains(params, k) || slices.Contains(conn, k) {
+		if ownHeader(k) || hopHeaders[k] || (inject && s.traceFields[k]) || isParamHeader(c.tgt, k) || slices.Contains(conn, k) {
 			continue
 		}
 		for _, v := range vs {
@@ -68,7 +64,7 @@ func (s *Server) writeRequest(ctx context.Context, bw *bufio.Writer, r *http.Req
 		writeHeader(bw, "X-Forwarded-For", xff)
 	}
 	for k, v := range c.tgt.params {
-		writeHeader(bw, textproto.CanonicalMIMEHeaderKey(paramHeaderPrefix+k), v)
+		writeHeader(bw, c.tgt.paramHeaders[k], v)
 	}
 	if inject {
 		s.prop.Inject(ctx, headerWriter{bw})
@@ -108,6 +104,20 @@ func (s *Server) writeRequest(ctx context.Context, bw *bufio.Writer, r *http.Req
 func (s *Server) hasTraceContext(h http.Header) bool {
 	for k := range s.traceFields {
 		if _, ok := h[k]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// isParamHeader reports whether k (canonical) is the header of one of the
+// route's parameters: the router's value replaces the caller's.
+func isParamHeader(tgt target, k string) bool {
+	if len(tgt.params) == 0 {
+		return false
+	}
+	for name := range tgt.params {
+		if tgt.paramHeaders[name] == k {
 			return true
 		}
 	}

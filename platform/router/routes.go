@@ -1,6 +1,7 @@
 package router
 
 import (
+	"net/textproto"
 	"sort"
 	"strings"
 
@@ -13,6 +14,9 @@ type route struct {
 	methods      map[string]bool
 	segments     []string // exact and param routes
 	hasParams    bool
+	// paramHeaders names the header of each parameter (X-Fission-Params-Id
+	// for {id}), made once rather than on every call.
+	paramHeaders map[string]string
 	prefix       string // prefix routes
 	keepPrefix   bool
 }
@@ -45,6 +49,12 @@ func buildTable(triggers []*api.HTTPTrigger) *table {
 			t.prefixes = append(t.prefixes, r)
 		case strings.Contains(s.RelativeURL, "{"):
 			r.segments, r.hasParams = splitPath(s.RelativeURL), true
+			r.paramHeaders = map[string]string{}
+			for _, seg := range r.segments {
+				if name, ok := paramName(seg); ok {
+					r.paramHeaders[name] = textproto.CanonicalMIMEHeaderKey(paramHeaderPrefix + name)
+				}
+			}
 			t.params = append(t.params, r)
 		default:
 			p := cleanPath(s.RelativeURL)
@@ -111,14 +121,14 @@ func matchParams(pattern, segs []string) (map[string]string, bool) {
 	}
 	var params map[string]string
 	for i, p := range pattern {
-		if len(p) > 2 && p[0] == '{' && p[len(p)-1] == '}' {
+		if name, ok := paramName(p); ok {
 			if segs[i] == "" {
 				return nil, false
 			}
 			if params == nil {
 				params = map[string]string{}
 			}
-			params[p[1:len(p)-1]] = segs[i]
+			params[name] = segs[i]
 			continue
 		}
 		if p != segs[i] {
@@ -126,6 +136,14 @@ func matchParams(pattern, segs []string) (map[string]string, bool) {
 		}
 	}
 	return params, true
+}
+
+// paramName returns the name of a {name} segment.
+func paramName(seg string) (string, bool) {
+	if len(seg) > 2 && seg[0] == '{' && seg[len(seg)-1] == '}' {
+		return seg[1 : len(seg)-1], true
+	}
+	return "", false
 }
 
 func splitPath(p string) []string { return strings.Split(strings.Trim(cleanPath(p), "/"), "/") }
