@@ -296,7 +296,7 @@ func (b *bench) measure(ctx context.Context, bin, runtimes, out, hello string) (
 		{fmt.Sprintf("warm calls: %d sequential GETs each, direct vs bare proxy vs router", p.warmCalls), func() error { return b.warmCalls(ctx, direct) }},
 		{fmt.Sprintf("cold starts: first call of %d fresh functions, %s apart", p.coldN, p.coldGap), func() error { return b.coldStarts(ctx) }},
 		{fmt.Sprintf("throughput: %d connections, %s × %d rounds, direct vs bare proxy vs router", p.tputConns, p.tputDur, p.tputRounds), func() error { return b.throughput(ctx, direct) }},
-		{fmt.Sprintf("telemetry cost: %d connections, %s × %d rounds each, interleaved, router with telemetry on vs a second lanternd with --telemetry=false", p.tputConns, p.tputDur, p.telRounds),
+		{fmt.Sprintf("telemetry cost: %d connections, %s × %d rounds each, interleaved, two fresh lanternds, telemetry on vs --telemetry=false", p.tputConns, p.tputDur, p.telRounds),
 			func() error { return b.telemetryCost(ctx, d, bin, runtimes, out) }},
 		{fmt.Sprintf("bursts: %d simultaneous first calls to %d fresh functions", p.burstWidth, p.burstFns), func() error { return b.bursts(ctx, d.pid()) }},
 		{fmt.Sprintf("high concurrency: %d connections to one function for %s", p.hiConns, p.hiDur), func() error { return b.highConcurrency(ctx, d.pid()) }},

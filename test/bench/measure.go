@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -343,43 +342,51 @@ func (b *bench) throughput(ctx context.Context, base paths) error {
 	return ctx.Err()
 }
 
-// telemetryCost compares the router's throughput with telemetry on (a
-// function tel on the main lanternd) and off (the same on a second lanternd
-// started with --telemetry=false), in alternating rounds so both share the
-// machine's noise. Then it reads the overhead histogram of tput (the warm
-// calls' and the throughput's function) from the main lanternd's /metrics.
+// telemetryCost compares the router's throughput with telemetry on and
+// off: two more lanternds, started together for this step, one with the
+// main one's flags and one with --telemetry=false, serve a function tel;
+// rounds alternate between them so both share the machine's noise. The
+// main lanternd is not one of the two: by now it holds every earlier
+// step's functions and instances, which a fresh lanternd would not. Then
+// it reads the overhead histogram of tput (the warm calls' and the
+// throughput's function) from the main lanternd's /metrics.
 func (b *bench) telemetryCost(ctx context.Context, main *lanternd, bin, runtimes, out string) (err error) {
-	progress("starting a second lanternd all with --telemetry=false")
-	d, err := startLanternd(ctx, bin, runtimes, filepath.Join(out, "lanternd-notelemetry.log"),
-		append(slices.Clone(b.p.lanterndFlags), "--telemetry=false"))
-	if err != nil {
-		return err
-	}
-	defer func() {
-		progress("stopping the second lanternd")
-		if serr := d.stop(); err == nil {
-			err = serr
-		}
-	}()
-	off := *b
-	off.ctrl, off.routerURL = client.NewController(d.apiURL, nil), d.routerURL
-	if err := off.createEnvironment(ctx); err != nil {
-		return err
-	}
-	// Both lanternds serve a function "tel". Each round runs on new
-	// instances: two Python processes with the same code differ by up to
-	// 7 % in CPU per call here, which would otherwise pass for the cost of
-	// telemetry.
 	targets := []struct {
-		name string
-		b    *bench
-		res  *[]loadResult
-	}{{"on", b, &b.r.telOn}, {"off", &off, &b.r.telOff}}
-	for _, t := range targets {
-		if err := t.b.createFunction(ctx, "tel", b.tputSpec(), helloCode("tel")); err != nil {
+		name, log string
+		flags     []string
+		res       *[]loadResult
+		b         *bench
+		d         *lanternd
+	}{
+		{name: "on", log: "lanternd-telemetry.log", flags: b.p.lanterndFlags, res: &b.r.telOn},
+		{name: "off", log: "lanternd-notelemetry.log", flags: append(slices.Clone(b.p.lanterndFlags), "--telemetry=false"), res: &b.r.telOff},
+	}
+	for i := range targets {
+		t := &targets[i]
+		progress("starting lanternd all with telemetry %s", t.name)
+		d, err := startLanternd(ctx, bin, runtimes, filepath.Join(out, t.log), t.flags)
+		if err != nil {
 			return err
 		}
+		defer func() {
+			progress("stopping the lanternd with telemetry %s", t.name)
+			if serr := d.stop(); err == nil {
+				err = serr
+			}
+		}()
+		tb := *b
+		tb.ctrl, tb.routerURL = client.NewController(d.apiURL, nil), d.routerURL
+		if err := tb.createEnvironment(ctx); err != nil {
+			return err
+		}
+		if err := tb.createFunction(ctx, "tel", b.tputSpec(), helloCode("tel")); err != nil {
+			return err
+		}
+		t.b, t.d = &tb, d
 	}
+	// Each round runs on new instances: two Python processes with the same
+	// code differ by up to 7 % in CPU per call here, which would otherwise
+	// pass for the cost of telemetry.
 	for i := range b.p.telRounds {
 		for j := range targets {
 			t := targets[(i+j)%len(targets)]
@@ -393,8 +400,10 @@ func (b *bench) telemetryCost(ctx context.Context, main *lanternd, bin, runtimes
 			progress("telemetry round %d/%d, %s: %.0f rps, %d errors", i+1, b.p.telRounds, t.name, r.RPS(), r.Errs.total())
 		}
 	}
-	if d.exited() {
-		return errors.New("the second lanternd exited during the step; see lanternd-notelemetry.log")
+	for _, t := range targets {
+		if t.d.exited() {
+			return fmt.Errorf("the lanternd with telemetry %s exited during the step; see %s", t.name, t.log)
+		}
 	}
 	text, err := main.metrics(ctx)
 	if err != nil {
