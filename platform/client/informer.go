@@ -25,11 +25,12 @@ type Informer struct {
 	synced   chan struct{}
 	once     sync.Once
 
-	// told is the resource version of every object the handlers were told
-	// of, by kind; toldCh is closed and replaced whenever it changes.
-	toldMu sync.Mutex
-	told   map[string]map[NamespacedName]uint64
-	toldCh chan struct{}
+	// applyMu is held while a change is applied: the maps updated, then
+	// the handlers run. WaitFor holds it to look at the maps, so it never
+	// sees a change the handlers are still busy with. applied is closed
+	// and replaced after each change.
+	applyMu sync.Mutex
+	applied chan struct{}
 }
 
 // NamespacedName names an object within its kind.
@@ -47,16 +48,16 @@ func NewInformer(c *Controller, logger *slog.Logger) *Informer {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	i := &Informer{c: c, logger: logger, synced: make(chan struct{}), objs: map[string]map[NamespacedName]api.Object{},
-		told: map[string]map[NamespacedName]uint64{}, toldCh: make(chan struct{})}
+		applied: make(chan struct{})}
 	for _, kind := range api.Kinds {
 		i.objs[kind] = map[NamespacedName]api.Object{}
-		i.told[kind] = map[NamespacedName]uint64{}
 	}
 	return i
 }
 
 // OnChange registers a handler, called in order, from one goroutine, after
-// the informer's maps reflect the change. Register before Run.
+// the informer's maps reflect the change. Register before Run. A handler
+// must not wait for WaitFor, which waits for the handlers.
 func (i *Informer) OnChange(fn func(Change)) { i.handlers = append(i.handlers, fn) }
 
 // Synced is closed once the first full list has arrived.
@@ -167,7 +168,12 @@ func (i *Informer) apply(ev api.Event) {
 // set stores or (obj nil) removes an object and notifies handlers when it
 // changed.
 func (i *Informer) set(kind string, key NamespacedName, obj api.Object) {
-	defer i.tell(kind, key, obj)
+	i.applyMu.Lock()
+	defer func() {
+		close(i.applied)
+		i.applied = make(chan struct{})
+		i.applyMu.Unlock()
+	}()
 	i.mu.Lock()
 	m := i.objs[kind]
 	old := m[key]
@@ -188,25 +194,6 @@ func (i *Informer) set(kind string, key NamespacedName, obj api.Object) {
 	}
 }
 
-// tell records that the handlers were told of obj (nil: key deleted) and
-// wakes WaitFor.
-func (i *Informer) tell(kind string, key NamespacedName, obj api.Object) {
-	i.toldMu.Lock()
-	defer i.toldMu.Unlock()
-	m := i.told[kind]
-	if m == nil {
-		return
-	}
-	if obj == nil {
-		delete(m, key)
-	} else {
-		rv, _ := strconv.ParseUint(obj.GetMetadata().ResourceVersion, 10, 64)
-		m[key] = rv
-	}
-	close(i.toldCh)
-	i.toldCh = make(chan struct{})
-}
-
 // WaitFor waits until the handlers have been told of a write: the object
 // of kind in namespace ns named name at resource version rv or later, or
 // (gone) its deletion, the object it deleted being at rv. It gives up when
@@ -215,10 +202,15 @@ func (i *Informer) tell(kind string, key NamespacedName, obj api.Object) {
 func (i *Informer) WaitFor(ctx context.Context, kind, ns, name string, rv uint64, gone bool) error {
 	key := NamespacedName{ns, name}
 	for {
-		i.toldMu.Lock()
-		cur, held := i.told[kind][key]
-		ch := i.toldCh
-		i.toldMu.Unlock()
+		i.applyMu.Lock() // set writes the maps holding it
+		obj := i.objs[kind][key]
+		ch := i.applied
+		i.applyMu.Unlock()
+		held := obj != nil
+		var cur uint64
+		if held {
+			cur, _ = strconv.ParseUint(obj.GetMetadata().ResourceVersion, 10, 64)
+		}
 		if gone && (!held || cur > rv) || !gone && held && cur >= rv {
 			return nil
 		}
