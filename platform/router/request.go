@@ -113,11 +113,8 @@ func (s *Server) hasTraceContext(h http.Header) bool {
 // isParamHeader reports whether k (canonical) is the header of one of the
 // route's parameters: the router's value replaces the caller's.
 func isParamHeader(tgt target, k string) bool {
-	if len(tgt.params) == 0 {
-		return false
-	}
-	for name := range tgt.params {
-		if tgt.paramHeaders[name] == k {
+	for _, h := range tgt.paramHeaders {
+		if h == k {
 			return true
 		}
 	}
